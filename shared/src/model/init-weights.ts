@@ -1,0 +1,53 @@
+import type { ModelConfig } from './config.js';
+import type { LayerPlan } from './layer-plan.js';
+import { checkpointLayout } from './checkpoint-layout.js';
+import { tensor, type Weights } from './tensor.js';
+
+/** mulberry32: a tiny seeded PRNG, so a seed names the same weights on every machine. */
+function uniformSource(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normalSource(seed: number): () => number {
+  const uniform = uniformSource(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+const inverseSoftplus = (y: number) => Math.log(Math.expm1(y));
+
+/**
+ * Deterministic weights for a plan, scaled so activations neither vanish nor explode through the
+ * layers (matrices ~ N(0, 1/fan_in)), with Mamba's usual A = 1..N and dt in [1e-3, 1e-1].
+ */
+export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number): Weights {
+  const normal = normalSource(seed);
+  const uniform = uniformSource(seed ^ 0x9e3779b9);
+  const weights: Weights = new Map();
+  for (const [name, shape] of checkpointLayout(config, plan)) {
+    const t = tensor(shape);
+    const last = name.split('.').at(-1)!;
+    const fill = (f: (i: number) => number) => t.data.forEach((_, i) => (t.data[i] = f(i)));
+    if (name.endsWith('layernorm.weight') || name.endsWith('subln.weight')) fill(() => 1 + 0.1 * normal());
+    else if (name.endsWith('layernorm.bias')) fill(() => 0.1 * normal());
+    else if (last === 'A_log') fill((i) => Math.log(1 + (i % config.mamba.dState)));
+    else if (last === 'D') fill(() => 1 + 0.1 * normal());
+    else if (name.endsWith('dt_proj.bias')) fill(() => inverseSoftplus(Math.exp(Math.log(1e-3) + uniform() * Math.log(100))));
+    else if (last.startsWith('lambda_')) fill(() => 0.1 * normal());
+    else if (name === 'model.embed_tokens.weight') fill(() => normal());
+    else if (shape.length === 1) fill(() => 0.02 * normal());
+    else {
+      const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
+      const std = 1 / Math.sqrt(fanIn);
+      fill(() => std * normal());
+    }
+    weights.set(name, t);
+  }
+  return weights;
+}
