@@ -1,0 +1,133 @@
+import type { MambaConfig } from '../../model/config.js';
+import type { GraphBuilder } from '../onnx-builder.js';
+import { dimOf, linear, range, reshape, silu, slice, split, squeeze, sumLast, transpose, unsqueeze } from '../ops.js';
+
+/**
+ * Mamba-1 mixer (SAMBAY.md), one step:
+ *   x, z = split(in_proj(h))                        x first
+ *   conv = shift_left(conv); conv[:, -1] = x        the last d_conv raw inputs
+ *   xc = silu(sum(conv * conv1d.weight) + conv1d.bias)
+ *   dtl, B, C = split(x_proj(xc), [dt_rank, N, N])
+ *   dt = softplus(dt_proj(dtl))
+ *   ssm = exp(dt * A) * ssm + (dt * xc) B^T,  A = -exp(A_log)
+ *   y = ssm C + D * xc                               (the memory layer exports y)
+ *   out = out_proj(y * silu(z))
+ * The prefill form runs the conv over the whole prompt at once and the SSM recurrence in a Scan;
+ * the decode form does one step from the cached state. Both share every other helper.
+ */
+
+export interface MambaOut {
+  out: string; // [B, S, d]
+  y: string; // [B, S, d_inner], before the gate
+  conv: string; // [B, d_inner, d_conv]
+  ssm: string; // [B, d_inner, N]
+}
+
+// --- shared helpers ----------------------------------------------------------------------------
+
+/** x, z = split(in_proj(h)). h [B, S, d] -> x, z [B, S, d_inner]. */
+function inputProjection(g: GraphBuilder, h: string, p: string, m: MambaConfig): [string, string] {
+  const [x, z] = split(g, linear(g, h, `${p}in_proj.weight`), [m.dInner, m.dInner], -1);
+  return [x!, z!];
+}
+
+/** dt, B, C from the conv output. xc [..., d_inner] -> dt [..., d_inner], B, C [..., N]. */
+function selectiveParams(g: GraphBuilder, xc: string, p: string, m: MambaConfig) {
+  const [dtl, b, c] = split(g, linear(g, xc, `${p}x_proj.weight`), [m.dtRank, m.dState, m.dState], -1);
+  const dt = g.op1('Softplus', [linear(g, dtl!, `${p}dt_proj.weight`, `${p}dt_proj.bias`)]);
+  return { dt, b: b!, c: c! };
+}
+
+/** A = -exp(A_log) [d_inner, N], computed once in the main graph (Scan bodies read it from outside). */
+const decayRates = (g: GraphBuilder, p: string) => g.op1('Neg', [g.op1('Exp', [g.param(`${p}A_log`)])]);
+
+/**
+ * One SSM step. ssm [B, d_inner, N], dt, xc [B, d_inner], b, c [B, N], a [d_inner, N]
+ * -> ssm' [B, d_inner, N], y [B, d_inner].
+ */
+function ssmStep(g: GraphBuilder, p: string, ssm: string, dt: string, xc: string, b: string, c: string, a: string) {
+  const decay = g.op1('Exp', [g.op1('Mul', [unsqueeze(g, dt, [-1]), a])]); // [B, Di, N]
+  const drive = g.op1('Mul', [unsqueeze(g, g.op1('Mul', [dt, xc]), [-1]), unsqueeze(g, b, [1])]); // [B, Di, N]
+  const next = g.op1('Add', [g.op1('Mul', [decay, ssm]), drive]);
+  const readout = squeeze(g, g.op1('MatMul', [next, unsqueeze(g, c, [-1])]), [-1]); // [B, Di]
+  const y = g.op1('Add', [readout, g.op1('Mul', [g.param(`${p}D`), xc])]);
+  return { ssm: next, y };
+}
+
+/** out_proj(y * silu(z)). y, z [..., d_inner] -> [..., d]. */
+const gatedOutput = (g: GraphBuilder, y: string, z: string, p: string) =>
+  linear(g, g.op1('Mul', [y, silu(g, z)]), `${p}out_proj.weight`);
+
+const convBias = (g: GraphBuilder, p: string, m: MambaConfig) => (m.convBias ? [g.param(`${p}conv1d.bias`)] : []);
+
+// --- prefill: the whole prompt ----------------------------------------------------------------
+
+/**
+ * Final conv state = the last d_conv raw inputs ending at lengths[b] - 1 (zeros before position 0).
+ * xPadded [B, Di, d_conv - 1 + S]: padded index j holds position j - (d_conv - 1), so the window
+ * ending at position L - 1 is padded indices L - 1 .. L + d_conv - 2.
+ */
+function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: MambaConfig): string {
+  const start = unsqueeze(g, g.op1('Sub', [lengths, g.ints([1], [])]), [1, 2]); // [B, 1, 1]
+  const offsets = reshape(g, range(g, g.ints([m.dConv])), [1, 1, m.dConv]);
+  const shape = g.op1('Concat', [dimOf(g, xPadded, 0), g.ints([m.dInner, m.dConv])], { axis: 0 });
+  const index = g.op1('Expand', [g.op1('Add', [start, offsets]), shape]); // [B, Di, d_conv]
+  return g.op1('GatherElements', [xPadded, index], { axis: 2 });
+}
+
+/** The SSM recurrence over time as a Scan whose body is `ssmStep`. Inputs [B, S, ...]. */
+function ssmScan(g: GraphBuilder, p: string, layer: number, seq: { dt: string; xc: string; b: string; c: string }, m: MambaConfig) {
+  const a = decayRates(g, p);
+  const body = g.subgraph(`layers.${layer}.mamba.scan_body`);
+  const name = (s: string) => `layers.${layer}.mamba.scan/${s}`;
+  const [ssm, dt, xc, b, c] = ['ssm_in', 'dt', 'xc', 'b', 'c'].map((s) => body.input(name(s), 'float32'));
+  const step = body.scope(`layers.${layer}.mamba.scan`, () => ssmStep(body, p, ssm!, dt!, xc!, b!, c!, a));
+  body.output(name('ssm_out'), step.ssm);
+  body.output(name('y_out'), step.y);
+
+  const zeroShape = g.op1('Concat', [dimOf(g, seq.xc, 0), g.ints([m.dInner, m.dState])], { axis: 0 });
+  const ssm0 = g.op1('Expand', [g.floats([0], []), zeroShape]); // [B, Di, N]
+  const [ssmFinal, y] = g.op('Scan', [ssm0, seq.dt, seq.xc, seq.b, seq.c], {
+    body,
+    num_scan_inputs: 4,
+    scan_input_axes: [1, 1, 1, 1],
+    scan_output_axes: [1],
+  }, 2);
+  return { ssm: ssmFinal!, y: y! }; // [B, Di, N], [B, S, Di]
+}
+
+/**
+ * h [B, S, d] right-padded; stepMask [B, S, 1] is 1 at valid positions. Padded steps get dt = 0,
+ * which makes the SSM step the identity (exp(0) = 1, no drive), so the final state is the state
+ * after lengths[b] tokens without a select in the Scan body.
+ */
+export function mambaPrefill(
+  g: GraphBuilder, h: string, p: string, layer: number, m: MambaConfig, lengths: string, stepMask: string,
+): MambaOut {
+  const [x, z] = inputProjection(g, h, p, m); // [B, S, Di]
+  // --- causal depthwise conv over time ---
+  const xPadded = g.op1('Pad', [transpose(g, x, [0, 2, 1]), g.ints([0, 0, m.dConv - 1, 0, 0, 0])]); // [B, Di, S + K - 1]
+  const conv = g.op1('Conv', [xPadded, g.param(`${p}conv1d.weight`), ...convBias(g, p, m)], { group: m.dInner }); // [B, Di, S]
+  const xc = silu(g, transpose(g, conv, [0, 2, 1])); // [B, S, Di]
+  // --- selective scan ---
+  const { dt, b, c } = selectiveParams(g, xc, p, m);
+  const scan = ssmScan(g, p, layer, { dt: g.op1('Mul', [dt, stepMask]), xc, b, c }, m);
+  return { out: gatedOutput(g, scan.y, z, p), y: scan.y, conv: finalConvState(g, xPadded, lengths, m), ssm: scan.ssm };
+}
+
+// --- decode: one token from the cached state --------------------------------------------------
+
+/** h [B, 1, d]; conv [B, Di, d_conv]; ssm [B, Di, N]. */
+export function mambaDecode(g: GraphBuilder, h: string, p: string, m: MambaConfig, conv: string, ssm: string): MambaOut {
+  const [x, z] = inputProjection(g, h, p, m).map((t) => squeeze(g, t, [1])); // [B, Di]
+  // --- conv state: drop the oldest input, append x ---
+  const nextConv = g.op1('Concat', [slice(g, conv, [1], [m.dConv], [2]), unsqueeze(g, x!, [2])], { axis: 2 });
+  const weight = reshape(g, g.param(`${p}conv1d.weight`), [m.dInner, m.dConv]);
+  const summed = sumLast(g, g.op1('Mul', [nextConv, weight])); // [B, Di]
+  const xc = silu(g, m.convBias ? g.op1('Add', [summed, g.param(`${p}conv1d.bias`)]) : summed);
+  // --- selective step ---
+  const { dt, b, c } = selectiveParams(g, xc, p, m);
+  const step = ssmStep(g, p, ssm, dt, xc, b, c, decayRates(g, p));
+  const y = unsqueeze(g, step.y, [1]); // [B, 1, Di]
+  return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: step.ssm };
+}

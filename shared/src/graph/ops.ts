@@ -1,0 +1,54 @@
+import type { GraphBuilder } from './onnx-builder.js';
+
+/**
+ * Thin wrappers over single ONNX ops (opset 18) so block code reads like the equations.
+ * Each takes the builder first and returns the output value name.
+ */
+
+/**
+ * y = x W^T (+ b) for a checkpoint weight W [out, in]. The Transpose of an initializer is
+ * constant-folded by ORT when the session is created, so each step runs one MatMul.
+ */
+export function linear(g: GraphBuilder, x: string, weight: string, bias?: string): string {
+  const wT = g.op1('Transpose', [g.param(weight)], { perm: [1, 0] });
+  const y = g.op1('MatMul', [x, wT]);
+  return bias ? g.op1('Add', [y, g.param(bias)]) : y;
+}
+
+export const silu = (g: GraphBuilder, x: string) => g.op1('Mul', [x, g.op1('Sigmoid', [x])]);
+
+export const reshape = (g: GraphBuilder, x: string, dims: number[]) => g.op1('Reshape', [x, g.ints(dims)]);
+
+export const transpose = (g: GraphBuilder, x: string, perm: number[]) => g.op1('Transpose', [x], { perm });
+
+export const unsqueeze = (g: GraphBuilder, x: string, axes: number[]) => g.op1('Unsqueeze', [x, g.ints(axes)]);
+
+export const squeeze = (g: GraphBuilder, x: string, axes: number[]) => g.op1('Squeeze', [x, g.ints(axes)]);
+
+export function split(g: GraphBuilder, x: string, sizes: number[], axis: number): string[] {
+  return g.op('Split', [x, g.ints(sizes)], { axis }, sizes.length);
+}
+
+/** x[starts:ends] along `axes` (ends may be huge to mean "to the end"). */
+export function slice(g: GraphBuilder, x: string, starts: number[], ends: number[], axes: number[]): string {
+  return g.op1('Slice', [x, g.ints(starts), g.ints(ends), g.ints(axes)]);
+}
+
+/** Size of dimension `axis` of x, as an int64 tensor of shape [1]. */
+export const dimOf = (g: GraphBuilder, x: string, axis: number) =>
+  g.op1('Shape', [x], { start: axis, end: axis + 1 });
+
+/** [0, 1, ..., n - 1] (int64) for an int64 scalar-or-[1] n. */
+export function range(g: GraphBuilder, n: string): string {
+  const scalar = g.op1('Squeeze', [n]);
+  return g.op1('Range', [g.ints([0], []), scalar, g.ints([1], [])]);
+}
+
+/** Sum over the last axis, keeping it only when asked. */
+export const sumLast = (g: GraphBuilder, x: string, keepdims = 0) =>
+  g.op1('ReduceSum', [x, g.ints([-1])], { keepdims });
+
+/** 0 where `allowed`, a large negative number elsewhere: added to attention scores before Softmax. */
+export function additiveMask(g: GraphBuilder, allowed: string): string {
+  return g.op1('Where', [allowed, g.floats([0], []), g.floats([-1e9], [])]);
+}
