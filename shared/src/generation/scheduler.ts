@@ -1,0 +1,169 @@
+import type { InferenceEngine } from '../engine/inference-engine.js';
+import type { SequenceBatch } from '../state/sequence-batch.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { ActiveSequence } from './active-sequence.js';
+import type { FinishReason, GenerationEvent, GenerationRequest } from './generation-request.js';
+
+export interface SchedulerOptions {
+  /** Sequences decoded together in one batch; further requests wait for a free place. */
+  maxSequences: number;
+  onEvent: (event: GenerationEvent) => void;
+}
+
+/**
+ * Continuous batching over one SequenceBatch: between decode steps it drops finished or cancelled
+ * sequences and prefills waiting ones, so a long generation never holds a short one back.
+ * One loop owns the batch; `submit` and `cancel` only leave notes for it.
+ */
+export class Scheduler {
+  private readonly batch: SequenceBatch;
+  private readonly waiting: GenerationRequest[] = [];
+  private readonly running = new Map<number, ActiveSequence>();
+  private readonly cancelled = new Set<string>();
+  private loop: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    engine: InferenceEngine,
+    private readonly tokenizer: Tokenizer,
+    private readonly options: SchedulerOptions,
+  ) {
+    this.batch = engine.newBatch();
+  }
+
+  submit(request: GenerationRequest): void {
+    if (this.closed) throw new Error('scheduler is closed');
+    this.waiting.push(request);
+    this.wake();
+  }
+
+  /** Takes effect at the next step boundary: at most one more token is decoded for it. */
+  cancel(id: string): void {
+    const at = this.waiting.findIndex((r) => r.id === id);
+    if (at >= 0) {
+      this.waiting.splice(at, 1);
+      this.emit({ type: 'finished', id, reason: 'cancelled', promptTokens: 0, generatedTokens: 0 });
+      return;
+    }
+    if ([...this.running.values()].some((s) => s.id === id)) this.cancelled.add(id);
+  }
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  /** Waits for every submitted request to finish; new submissions are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.loop;
+  }
+
+  private wake(): void {
+    this.loop ??= this.run().finally(() => {
+      this.loop = null;
+      if (this.waiting.length > 0) this.wake();
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0 || this.running.size > 0) {
+      this.dropCancelled();
+      await this.admit();
+      if (this.running.size > 0) await this.decodeStep();
+      // Let submissions and cancellations in between steps.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private dropCancelled(): void {
+    for (const [seq, active] of this.running) {
+      if (!this.cancelled.delete(active.id)) continue;
+      this.emitTokens(active, [], active.flush());
+      this.finish(seq, 'cancelled');
+    }
+  }
+
+  /** Prefills as many waiting requests as there are free places, in one batched prefill. */
+  private async admit(): Promise<void> {
+    const free = this.options.maxSequences - this.running.size;
+    if (free <= 0 || this.waiting.length === 0) return;
+    const admitted: ActiveSequence[] = [];
+    for (const request of this.waiting.splice(0, free)) {
+      try {
+        const active = new ActiveSequence(request, this.tokenizer);
+        if (active.resumedFinish) this.finishResumed(active, active.resumedFinish);
+        else admitted.push(active);
+      } catch (error) {
+        this.emit({ type: 'failed', id: request.id, message: (error as Error).message });
+      }
+    }
+    if (admitted.length === 0) return;
+    let prefilled: { id: number; logits: Float32Array }[];
+    try {
+      prefilled = await this.batch.prefill(admitted.map((s) => s.contextIds));
+    } catch (error) {
+      for (const s of admitted) this.emit({ type: 'failed', id: s.id, message: (error as Error).message });
+      return;
+    }
+    prefilled.forEach(({ id: seq, logits }, i) => {
+      const active = admitted[i]!;
+      this.running.set(seq, active);
+      this.emit({ type: 'started', id: active.id, promptTokens: active.promptTokens });
+      this.advance(seq, active, logits);
+    });
+  }
+
+  private async decodeStep(): Promise<void> {
+    const tokens = new Map([...this.running].map(([seq, active]) => [seq, active.lastToken]));
+    let logits: Map<number, Float32Array>;
+    try {
+      logits = await this.batch.step(tokens);
+    } catch (error) {
+      this.failAll(error as Error);
+      return;
+    }
+    for (const [seq, active] of [...this.running]) this.advance(seq, active, logits.get(seq)!);
+  }
+
+  /** Samples the next token of one sequence and emits what it produced. */
+  private advance(seq: number, active: ActiveSequence, logits: Float32Array): void {
+    const { tokenIds, text, finished } = active.accept(logits);
+    this.emitTokens(active, tokenIds, text);
+    if (finished) this.finish(seq, finished);
+  }
+
+  private finish(seq: number, reason: FinishReason): void {
+    const active = this.running.get(seq)!;
+    this.running.delete(seq);
+    this.batch.remove(seq);
+    this.emitFinished(active, reason);
+  }
+
+  /** A resumed request whose earlier attempt already produced its last token: only `finished` is owed. */
+  private finishResumed(active: ActiveSequence, reason: FinishReason): void {
+    this.emit({ type: 'started', id: active.id, promptTokens: active.promptTokens });
+    this.emitTokens(active, [], active.flush());
+    this.emitFinished(active, reason);
+  }
+
+  private emitFinished(active: ActiveSequence, reason: FinishReason): void {
+    this.emit({ type: 'finished', id: active.id, reason, promptTokens: active.promptTokens, generatedTokens: active.generatedTokens });
+  }
+
+  private emitTokens(active: ActiveSequence, tokenIds: number[], text: string): void {
+    if (tokenIds.length === 0 && text.length === 0) return;
+    this.emit({ type: 'tokens', id: active.id, tokenIds, text, generated: active.generatedTokens });
+  }
+
+  private failAll(error: Error): void {
+    for (const [seq, active] of this.running) {
+      this.batch.remove(seq);
+      this.emit({ type: 'failed', id: active.id, message: error.message });
+    }
+    this.running.clear();
+  }
+
+  private emit(event: GenerationEvent): void {
+    this.options.onEvent(event);
+  }
+}
