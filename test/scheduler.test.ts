@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
+import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
+import { Scheduler } from '@sambay/shared/generation/scheduler';
+import { parseConfig } from '@sambay/shared/model/config';
+import { initWeights } from '@sambay/shared/model/init-weights';
+import { planLayers } from '@sambay/shared/model/layer-plan';
+import { ByteTokenizer } from '@sambay/shared/tokenizer/byte-tokenizer';
+
+// A byte-level model small enough that a test decodes hundreds of tokens in well under a second.
+const config = parseConfig({
+  model_type: 'phi4flash', vocab_size: 258, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 8,
+  num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 8, mamba_d_state: 4, bos_token_id: 256, eos_token_id: 257,
+});
+const plan = planLayers(config);
+const tokenizer = new ByteTokenizer();
+let engine: InferenceEngine;
+
+before(async () => {
+  engine = await InferenceEngine.create({ config, plan, weights: initWeights(config, plan, 3) });
+});
+after(() => engine.release());
+
+interface Outcome {
+  text: string;
+  tokenIds: number[];
+  finished?: Extract<GenerationEvent, { type: 'finished' }>;
+}
+
+/** Runs requests through one scheduler and collects each one's streamed text, tokens and end. */
+async function run(requests: GenerationRequest[], maxSequences = 8, during?: (s: Scheduler, events: GenerationEvent[]) => void) {
+  const events: GenerationEvent[] = [];
+  const scheduler = new Scheduler(engine, tokenizer, {
+    maxSequences,
+    onEvent: (event) => {
+      events.push(event);
+      during?.(scheduler, events);
+    },
+  });
+  requests.forEach((r) => scheduler.submit(r));
+  await scheduler.close();
+  const outcomes = new Map<string, Outcome>(requests.map((r) => [r.id, { text: '', tokenIds: [] }]));
+  for (const event of events) {
+    const outcome = outcomes.get(event.id)!;
+    if (event.type === 'tokens') {
+      outcome.text += event.text;
+      outcome.tokenIds.push(...event.tokenIds);
+    } else if (event.type === 'finished') outcome.finished = event;
+    else if (event.type === 'failed') assert.fail(`${event.id} failed: ${event.message}`);
+  }
+  return outcomes;
+}
+
+const request = (id: string, prompt: string, seed: number, maxTokens = 24, extra: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  id, prompt, maxTokens, stop: [], sampling: { temperature: 0.9, topK: 0, topP: 0.95, seed }, ...extra,
+});
+
+test('sequences decoded together produce what each produces alone', async () => {
+  const requests = [request('a', 'Hello', 1), request('b', 'A longer prompt here', 2, 40), request('c', 'x', 3, 8)];
+  const together = await run(requests, 8);
+  for (const r of requests) {
+    const alone = (await run([r], 1)).get(r.id)!;
+    assert.deepEqual(together.get(r.id)!.tokenIds, alone.tokenIds, `tokens of ${r.id}`);
+    assert.equal(together.get(r.id)!.text, alone.text);
+  }
+});
+
+test('a full scheduler admits waiting requests as places free up, without changing outputs', async () => {
+  const requests = [1, 2, 3, 4, 5].map((seed) => request(`r${seed}`, `prompt ${seed}`, seed, 6 + seed * 3));
+  const narrow = await run(requests, 2);
+  const wide = await run(requests, 8);
+  for (const r of requests) assert.deepEqual(narrow.get(r.id)!.tokenIds, wide.get(r.id)!.tokenIds);
+  for (const r of requests) assert.equal(narrow.get(r.id)!.finished?.reason, 'length');
+});
+
+test('max_tokens bounds the output and the finish reason says length', async () => {
+  const outcome = (await run([request('a', 'Count', 4, 10)])).get('a')!;
+  assert.equal(outcome.tokenIds.length, 10);
+  assert.equal(outcome.finished?.generatedTokens, 10);
+  assert.equal(outcome.finished?.reason, 'length');
+});
+
+test('a resumed request continues exactly where the earlier attempt stopped', async () => {
+  const full = (await run([request('a', 'Resume me', 9, 30)])).get('a')!;
+  const k = 11;
+  const resumed = (await run([request('a', 'Resume me', 9, 30, { resumeTokens: full.tokenIds.slice(0, k) })])).get('a')!;
+  assert.deepEqual(resumed.tokenIds, full.tokenIds.slice(k));
+  assert.equal(new ByteTokenizer().decode(full.tokenIds.slice(0, k)) + resumed.text, full.text);
+  assert.equal(resumed.finished?.generatedTokens, 30);
+});
+
+test('a stop string ends the generation and is not part of the text', async () => {
+  const full = (await run([request('a', 'Stop test', 5, 40)])).get('a')!;
+  const stop = full.text.slice(12, 14);
+  assert.equal(stop.length, 2);
+  const stopped = (await run([request('a', 'Stop test', 5, 40, { stop: [stop] })])).get('a')!;
+  assert.equal(stopped.finished?.reason, 'stop_sequence');
+  assert.equal(stopped.text, full.text.slice(0, full.text.indexOf(stop)));
+});
+
+test('cancel stops a running sequence within a step and leaves the others alone', async () => {
+  const requests = [request('long', 'Long one', 1, 200), request('other', 'Other', 2, 30)];
+  let cancelled = false;
+  const outcomes = await run(requests, 8, (scheduler, events) => {
+    const longTokens = events.filter((e) => e.id === 'long' && e.type === 'tokens').length;
+    if (!cancelled && longTokens === 5) {
+      cancelled = true;
+      scheduler.cancel('long');
+    }
+  });
+  const long = outcomes.get('long')!;
+  assert.equal(long.finished?.reason, 'cancelled');
+  assert.ok(long.tokenIds.length <= 6, `cancelled after ${long.tokenIds.length} tokens`);
+  const alone = (await run([requests[1]!])).get('other')!;
+  assert.deepEqual(outcomes.get('other')!.tokenIds, alone.tokenIds);
+});
