@@ -1,0 +1,102 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
+import { EngineStartError } from '../worker-errors.js';
+import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
+
+export type EngineListener = (event: GenerationEvent) => void;
+
+/**
+ * The main thread's handle on the engine thread: submits and cancels by message and hands each
+ * generation's events to the listener registered for its id. A listener is dropped after the
+ * generation's `finished` or `failed` event.
+ */
+export class EngineClient {
+  private readonly listeners = new Map<string, EngineListener>();
+  private deathReason: string | null = null;
+  private announceDeath!: (reason: string) => void;
+  /** Settles with the reason when the thread stops, on purpose or not. */
+  readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
+
+  private constructor(private readonly thread: Worker) {
+    thread.on('message', (report: EngineReport) => this.receive(report));
+    thread.on('error', (error) => this.die(`engine thread crashed: ${error.message}`));
+    thread.on('exit', (code) => this.die(`engine thread exited with code ${code}`));
+  }
+
+  /** Starts the thread and waits until it has loaded the model. */
+  static async start(data: EngineThreadData): Promise<EngineClient> {
+    const thread = new Worker(new URL('./engine-thread.js', import.meta.url), { workerData: data });
+    const client = new EngineClient(thread);
+    const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [unknown];
+    const report = first as EngineReport | Error | number;
+    if (typeof report === 'object' && report !== null && 'type' in report && report.type === 'ready') return client;
+    await thread.terminate();
+    const reason =
+      report instanceof Error ? report.message : typeof report === 'object' && report.type === 'fatal' ? report.message : `exit code ${String(report)}`;
+    throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
+  }
+
+  /** Sequences submitted and not yet finished. */
+  get activeCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Starts a generation; `listener` gets its events, ending with `finished` or `failed`. */
+  submit(request: GenerationRequest, listener: EngineListener): void {
+    if (this.listeners.has(request.id)) throw new EngineStartError(`generation ${request.id} is already running`);
+    this.listeners.set(request.id, listener);
+    if (this.deathReason) this.failAll(this.deathReason);
+    else this.send({ type: 'submit', request });
+  }
+
+  /** Stops a generation at the next step boundary; its listener gets `finished` with reason `cancelled`. */
+  cancel(id: string): void {
+    if (this.listeners.has(id) && !this.deathReason) this.send({ type: 'cancel', id });
+  }
+
+  /** Lets submitted generations finish, then stops the thread. */
+  async close(): Promise<void> {
+    if (this.deathReason) return;
+    const closed = new Promise<void>((resolve) => {
+      this.thread.on('message', (report: EngineReport) => report.type === 'closed' && resolve());
+      this.thread.once('exit', () => resolve());
+    });
+    this.send({ type: 'close' });
+    await closed;
+    await this.terminate();
+  }
+
+  /** Stops the thread now; unfinished generations get `failed`. */
+  async terminate(): Promise<void> {
+    this.deathReason ??= 'engine stopped';
+    await this.thread.terminate();
+    this.die(this.deathReason);
+  }
+
+  private send(command: EngineCommand): void {
+    this.thread.postMessage(command);
+  }
+
+  private receive(report: EngineReport): void {
+    if (report.type === 'events') for (const event of report.events) this.dispatch(event);
+    else if (report.type === 'fatal') this.die(`engine failed: ${report.message}`);
+  }
+
+  private dispatch(event: GenerationEvent): void {
+    const listener = this.listeners.get(event.id);
+    if (!listener) return;
+    if (event.type === 'finished' || event.type === 'failed') this.listeners.delete(event.id);
+    listener(event);
+  }
+
+  private die(reason: string): void {
+    this.deathReason ??= reason;
+    this.announceDeath(this.deathReason);
+    this.failAll(this.deathReason);
+  }
+
+  private failAll(message: string): void {
+    for (const id of [...this.listeners.keys()]) this.dispatch({ type: 'failed', id, message });
+  }
+}

@@ -1,0 +1,179 @@
+import type { Job } from 'bullmq';
+import { WaitingError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { FinishReason, GenerationEvent } from '@sambay/shared/generation/generation-request';
+import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/job-data';
+import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { isCancelled } from '../cancellation/cancel-listener.js';
+import type { EngineClient } from '../engine/engine-client.js';
+import { JobStateField as F } from '../streaming/job-state-fields.js';
+import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
+import { EngineJobError } from '../worker-errors.js';
+import type { ActiveJob, ActiveJobs } from './active-jobs.js';
+import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
+import { ProgressMeter } from './progress-meter.js';
+import { toGenerationRequest } from './to-generation-request.js';
+
+export interface JobRunDeps {
+  redis: Redis;
+  keys: QueueKeys;
+  engine: EngineClient;
+  writer: TokenStreamWriter;
+  activeJobs: ActiveJobs;
+  logger: Logger;
+}
+
+type Ending = { type: 'finished'; reason: FinishReason; promptTokens: number; generatedTokens: number } | { type: 'failed'; message: string };
+
+let runCounter = 0;
+
+/**
+ * One attempt at one job: picks up after any earlier attempt, streams the engine's tokens, and ends
+ * with `done` (completed or cancelled), `error`, or, on shutdown, by handing the job back unfinished.
+ */
+export class JobRun implements ActiveJob {
+  private readonly jobId: string;
+  /** Engine ids are unique per attempt, so a late event of an old attempt never reaches a new one. */
+  private readonly engineId: string;
+  private submitted = false;
+  private cancelRequested = false;
+  private handBackRequested = false;
+  private text = '';
+  private firstTokenAt: number | null = null;
+
+  constructor(
+    private readonly deps: JobRunDeps,
+    private readonly job: Job<GenerateJobData, GenerateJobResult>,
+    private readonly token: string | undefined,
+  ) {
+    this.jobId = job.id!;
+    this.engineId = `${this.jobId}#${++runCounter}`;
+  }
+
+  cancel(): void {
+    this.cancelRequested = true;
+    if (this.submitted) this.deps.engine.cancel(this.engineId);
+  }
+
+  handBack(): void {
+    this.handBackRequested = true;
+    if (this.submitted) this.deps.engine.cancel(this.engineId);
+  }
+
+  async execute(): Promise<GenerateJobResult> {
+    // Registered before the first await, so a cancel published from here on is not missed.
+    this.deps.activeJobs.add(this.jobId, this);
+    try {
+      return await this.attempt();
+    } finally {
+      this.deps.activeJobs.delete(this.jobId, this);
+    }
+  }
+
+  private async attempt(): Promise<GenerateJobResult> {
+    const { redis, keys, writer } = this.deps;
+    const previous = await readPreviousAttempt(redis, keys, this.jobId);
+    if (previous.done) return previous.done;
+    const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
+    this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
+    this.text = previous.text;
+    writer.open(this.jobId, { nextIndex: previous.tokenIds.length, text: previous.text });
+
+    if (this.cancelRequested || (await isCancelled(redis, keys, this.jobId))) {
+      return this.complete({ type: 'finished', reason: 'cancelled', promptTokens: 0, generatedTokens: previous.tokenIds.length }, startedAt);
+    }
+    const running = { [F.status]: 'running', [F.startedAt]: String(startedAt) };
+    if (previous.announcedRunning) writer.append(this.jobId, [], '', running);
+    else await writer.write(this.jobId, { type: 'status', status: 'running' }, running);
+    if (previous.tokenIds.length > 0) this.deps.logger.info({ jobId: this.jobId, resumedTokens: previous.tokenIds.length }, 'resuming job');
+
+    const ending = await this.generate(previous);
+    if (this.handBackRequested) return this.giveBack();
+    return this.complete(ending, startedAt);
+  }
+
+  /** Runs the engine until the job's sequence ends; token chunks go to the writer as they come. */
+  private generate(previous: PreviousAttempt): Promise<Ending> {
+    const { engine, writer } = this.deps;
+    const progress = new ProgressMeter(this.job.data.request.max_tokens);
+    return new Promise<Ending>((resolve) => {
+      if (this.handBackRequested) return resolve({ type: 'failed', message: 'handed back' });
+      const onEvent = (event: GenerationEvent) => {
+        if (event.type === 'finished' || event.type === 'failed') return resolve(event);
+        // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
+        if (event.type !== 'tokens' || this.handBackRequested) return;
+        const state: Record<string, string> = { [F.generatedTokens]: String(event.generated) };
+        if (this.firstTokenAt === null && event.tokenIds.length > 0) {
+          this.firstTokenAt = Date.now();
+          state[F.firstTokenAt] = String(this.firstTokenAt);
+        }
+        this.text += event.text;
+        writer.append(this.jobId, event.tokenIds, event.text, state);
+        const report = progress.tick(event.generated);
+        if (report) this.reportProgress(report);
+      };
+      engine.submit(toGenerationRequest(this.engineId, this.job.data.request, previous.tokenIds), onEvent);
+      this.submitted = true;
+      if (this.cancelRequested) engine.cancel(this.engineId);
+    });
+  }
+
+  private reportProgress(report: ReturnType<ProgressMeter['report']>): void {
+    const state = { [F.tokensPerSecond]: String(report.tokens_per_second) };
+    const failed = (error: Error) => this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed');
+    this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch(failed);
+    this.job.updateProgress({ ...report }).catch(failed);
+  }
+
+  /** Writes the job's last stream event and returns its result (or throws, for BullMQ to mark it failed). */
+  private async complete(ending: Ending, startedAt: number): Promise<GenerateJobResult> {
+    const finishedAt = Date.now();
+    if (ending.type === 'failed') {
+      const state = { [F.status]: 'failed', [F.error]: ending.message, [F.finishedAt]: String(finishedAt) };
+      await this.deps.writer.finish(this.jobId, { type: 'error', message: ending.message }, state);
+      throw new EngineJobError(ending.message);
+    }
+    const result = this.result(ending, startedAt, finishedAt);
+    const status = ending.reason === 'cancelled' ? 'cancelled' : 'completed';
+    await this.deps.writer.finish(this.jobId, { type: 'done', status, result }, {
+      [F.status]: status,
+      [F.finishReason]: ending.reason,
+      [F.finishedAt]: String(finishedAt),
+      [F.promptTokens]: String(ending.promptTokens),
+      [F.generatedTokens]: String(ending.generatedTokens),
+      [F.text]: this.text,
+    });
+    return result;
+  }
+
+  private result(ending: Extract<Ending, { type: 'finished' }>, startedAt: number, finishedAt: number): GenerateJobResult {
+    const submittedAt = this.job.data.submittedAt;
+    return {
+      text: this.text,
+      finish_reason: ending.reason,
+      usage: {
+        prompt_tokens: ending.promptTokens,
+        completion_tokens: ending.generatedTokens,
+        total_tokens: ending.promptTokens + ending.generatedTokens,
+      },
+      // All measured from submission, as a client sees them.
+      timings: {
+        queue_ms: Math.max(0, startedAt - submittedAt),
+        time_to_first_token_ms: this.firstTokenAt === null ? null : Math.max(0, this.firstTokenAt - submittedAt),
+        total_ms: Math.max(0, finishedAt - submittedAt),
+      },
+    };
+  }
+
+  /**
+   * Shutdown: keeps the tokens written so far and puts the job back in the queue now, instead of
+   * leaving it to be found stalled when its lock expires; the next attempt resumes after those tokens.
+   */
+  private async giveBack(): Promise<never> {
+    await this.deps.writer.release(this.jobId);
+    await this.job.moveToWait(this.token);
+    this.deps.logger.info({ jobId: this.jobId }, 'job handed back to the queue');
+    throw new WaitingError();
+  }
+}
