@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { GenerateJobData, GenerateJobResult, JobRequest, JobStatus } from '@sambay/shared/queue/job-data';
+import { JobStateField, parseJobState, type JobStateFields } from '@sambay/shared/queue/job-state';
+import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+import { PRIORITY_MAX } from '../validation/job-request.js';
+import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
+
+export interface JobStoreOptions {
+  /** Command connection, shared with the BullMQ Queue. */
+  redis: Redis;
+  keys: QueueKeys;
+  /** How long finished jobs keep their BullMQ record (and, via the worker, text and stream). @defaultValue RESULT_TTL_SECONDS (3600) */
+  resultTtlSeconds: number;
+  /** Attempts per job; a job whose worker died runs again and resumes from its stream. @defaultValue 3 */
+  attempts?: number;
+}
+
+export interface BatchView {
+  id: string;
+  created_at: string;
+  /** Jobs in submission order, without their text (GET /v1/jobs/:id has it). `expired` jobs have outlived their TTL. */
+  jobs: Array<Omit<JobView, 'text'> | { id: string; status: 'expired' }>;
+  counts: Record<JobStatus | 'total' | 'expired', number>;
+}
+
+export const JOB_ID = /^job_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const BATCH_ID = /^batch_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A queued job's stream and state must outlive its wait; the worker sets RESULT_TTL when it finishes. */
+const PENDING_TTL_EXTRA_SECONDS = 24 * 3600;
+
+/**
+ * Maps our priority (higher runs sooner, 0 default) onto BullMQ's (lower runs sooner, 1..2^21).
+ * Every job gets a BullMQ priority >= 1, so all of them live in the prioritized set, FIFO within a
+ * priority: BullMQ serves its plain wait list before the prioritized set, so mixing unprioritized
+ * (priority 0) jobs in would let them overtake higher-priority ones.
+ */
+export const toBullPriority = (priority: number) => PRIORITY_MAX + 1 - priority;
+
+/** Everything the API reads and writes in Redis: the BullMQ queue plus the per-job state, stream and batch keys. */
+export class JobStore {
+  readonly queue: Queue<GenerateJobData, GenerateJobResult>;
+  private readonly redis: Redis;
+  private readonly keys: QueueKeys;
+  private readonly pendingTtl: number;
+
+  constructor(private readonly options: JobStoreOptions) {
+    this.redis = options.redis;
+    this.keys = options.keys;
+    this.pendingTtl = options.resultTtlSeconds + PENDING_TTL_EXTRA_SECONDS;
+    this.queue = new Queue(options.keys.queueName, { prefix: options.keys.bullPrefix, connection: options.redis });
+  }
+
+  /** Jobs not yet started: what MAX_QUEUE_DEPTH bounds. */
+  async queueDepth(): Promise<number> {
+    const counts = await this.queue.getJobCounts('wait', 'prioritized', 'delayed');
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  /**
+   * Enqueues jobs atomically (one addBulk). Each job's state hash and `queued` stream event are
+   * written first, so a worker that starts the job at once appends after them; if the add fails
+   * they are deleted again.
+   */
+  async enqueue(requests: JobRequest[], batchId: string | null): Promise<string[]> {
+    const submittedAt = Date.now();
+    const ids = requests.map(() => `job_${randomUUID()}`);
+    const pre = this.redis.multi();
+    ids.forEach((id, i) => {
+      const state: JobStateFields = {
+        [JobStateField.status]: 'queued',
+        [JobStateField.submittedAt]: String(submittedAt),
+        [JobStateField.maxTokens]: String(requests[i]!.max_tokens),
+        [JobStateField.metadata]: JSON.stringify(requests[i]!.metadata),
+        ...(batchId ? { [JobStateField.batchId]: batchId } : {}),
+      };
+      pre.hset(this.keys.jobState(id), state).expire(this.keys.jobState(id), this.pendingTtl);
+      pre.xadd(this.keys.jobStream(id), '*', ...encodeStreamEvent({ type: 'status', status: 'queued' }));
+      pre.expire(this.keys.jobStream(id), this.pendingTtl);
+    });
+    if (batchId) {
+      pre.hset(this.keys.batch(batchId), { created_at: String(submittedAt), job_ids: JSON.stringify(ids) });
+      pre.expire(this.keys.batch(batchId), this.pendingTtl);
+    }
+    await pre.exec();
+    const age = this.options.resultTtlSeconds;
+    try {
+      await this.queue.addBulk(
+        ids.map((jobId, i) => ({
+          name: 'generate',
+          data: { request: requests[i]!, batchId, submittedAt },
+          opts: {
+            jobId,
+            priority: toBullPriority(requests[i]!.priority),
+            attempts: this.options.attempts ?? 3,
+            removeOnComplete: { age },
+            removeOnFail: { age },
+          },
+        })),
+      );
+    } catch (error) {
+      const keys = ids.flatMap((id) => [this.keys.jobState(id), this.keys.jobStream(id)]);
+      await this.redis.del(...keys, ...(batchId ? [this.keys.batch(batchId)] : [])).catch(() => undefined);
+      throw error;
+    }
+    return ids;
+  }
+
+  /** The poll view of a job, or null when no such job exists (or it has expired). */
+  async getJob(id: string): Promise<JobView | null> {
+    if (!JOB_ID.test(id)) return null;
+    const [hash, bull] = await Promise.all([this.redis.hgetall(this.keys.jobState(id)), this.bullInfo(id)]);
+    const state = parseJobState(hash);
+    const status = resolveStatus(state, bull);
+    if (status === null) return null;
+    const position = status === 'queued' ? await this.queuePosition(id) : null;
+    return buildJobView(id, status, state, bull, position, Date.now());
+  }
+
+  async getBatch(id: string): Promise<BatchView | null> {
+    if (!BATCH_ID.test(id)) return null;
+    const hash = await this.redis.hgetall(this.keys.batch(id));
+    if (!hash.job_ids) return null;
+    const jobIds = JSON.parse(hash.job_ids) as string[];
+    const views = await Promise.all(jobIds.map((jobId) => this.getJob(jobId)));
+    const counts: BatchView['counts'] = { total: jobIds.length, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, expired: 0 };
+    const jobs = views.map((view, i) => {
+      if (!view) {
+        counts.expired += 1;
+        return { id: jobIds[i]!, status: 'expired' as const };
+      }
+      counts[view.status] += 1;
+      const { text: _text, ...summary } = view;
+      return summary;
+    });
+    return { id, created_at: new Date(Number(hash.created_at)).toISOString(), jobs, counts };
+  }
+
+  /**
+   * Cancels a job from any API instance: the marker key covers a worker that picks the job up
+   * later, the publish reaches the worker running it now. A job still waiting is removed from
+   * BullMQ here and finished as cancelled, since no worker will ever write its last event.
+   * Returns null for an unknown job, or the finished view for one that is already over.
+   */
+  async cancel(id: string): Promise<{ outcome: 'cancelling' | 'cancelled' } | { finished: JobView } | null> {
+    const view = await this.getJob(id);
+    if (!view) return null;
+    if (isFinished(view.status)) return { finished: view };
+    await this.redis.multi().set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl).publish(this.keys.cancelChannel, id).exec();
+    // remove() refuses a locked (active) job, so a worker that took the job meanwhile keeps it and honours the publish.
+    if (view.status !== 'queued' || (await this.queue.remove(id)) !== 1) return { outcome: 'cancelling' };
+    await this.finishCancelled(view);
+    return { outcome: 'cancelled' };
+  }
+
+  /** Writes the last event and state of a job cancelled before it ran, then lets them expire as a finished job's do. */
+  private async finishCancelled(view: JobView): Promise<void> {
+    const now = Date.now();
+    const submittedAt = view.created_at ? Date.parse(view.created_at) : now;
+    const completion = view.progress.generated_tokens;
+    const prompt = view.usage?.prompt_tokens ?? 0;
+    const event: StreamEvent = {
+      type: 'done',
+      status: 'cancelled',
+      result: {
+        text: view.text,
+        finish_reason: 'cancelled',
+        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+        timings: { queue_ms: now - submittedAt, time_to_first_token_ms: view.timings.time_to_first_token_ms, total_ms: now - submittedAt },
+      },
+    };
+    const state: JobStateFields = {
+      [JobStateField.status]: 'cancelled',
+      [JobStateField.finishReason]: 'cancelled',
+      [JobStateField.finishedAt]: String(now),
+      [JobStateField.promptTokens]: String(prompt),
+      [JobStateField.generatedTokens]: String(completion),
+    };
+    const ttl = this.options.resultTtlSeconds;
+    await this.redis
+      .multi()
+      .xadd(this.keys.jobStream(view.id), '*', ...encodeStreamEvent(event))
+      .hset(this.keys.jobState(view.id), state)
+      .expire(this.keys.jobStream(view.id), ttl)
+      .expire(this.keys.jobState(view.id), ttl)
+      .exec();
+  }
+
+  /**
+   * Jobs that start before this one. BullMQ takes from the wait list first (RPOPLPUSH: its right
+   * end is next), then the prioritized set in score order; ours are all prioritized (see toBullPriority).
+   */
+  private async queuePosition(id: string): Promise<number | null> {
+    const { wait, prioritized } = this.queue.keys;
+    const [waitLen, rank, index] = await Promise.all([this.redis.llen(wait), this.redis.zrank(prioritized, id), this.redis.lpos(wait, id)]);
+    if (index !== null) return waitLen - 1 - index;
+    if (rank !== null) return waitLen + rank;
+    return null;
+  }
+
+  private async bullInfo(id: string): Promise<QueuedJobInfo | null> {
+    const job = await this.queue.getJob(id);
+    if (!job) return null;
+    const state = await job.getState();
+    if (state === 'unknown') return null;
+    return { state, data: job.data, returnValue: job.returnvalue ?? null, failedReason: job.failedReason ?? null };
+  }
+
+  /** A connection of its own for XREAD BLOCK, which holds its connection until it returns. */
+  blockingConnection(): Redis {
+    return this.redis.duplicate();
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+import { decodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+
+export interface StreamEntry {
+  /** Redis Stream entry id: the SSE `id:`, and the resume point. */
+  id: string;
+  event: StreamEvent;
+}
+
+/** A Redis Stream id as XADD `*` makes them, `<ms>-<seq>`. */
+export const STREAM_ID = /^\d+-\d+$/;
+
+type XReadReply = Array<[key: string, entries: Array<[id: string, fields: string[]]>]> | null;
+
+/**
+ * Entries strictly after `afterId`, waiting up to `blockMs` for one when none are there yet
+ * (`blockMs` null: return at once). XREAD BLOCK holds its connection: pass a dedicated one.
+ */
+export async function readStreamAfter(
+  redis: Redis,
+  key: string,
+  afterId: string,
+  count: number,
+  blockMs: number | null,
+): Promise<StreamEntry[]> {
+  const reply = (
+    blockMs === null
+      ? await redis.xread('COUNT', count, 'STREAMS', key, afterId)
+      : await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId)
+  ) as XReadReply;
+  const entries = reply?.[0]?.[1] ?? [];
+  return entries.map(([id, fields]) => ({ id, event: decodeStreamEvent(fields) }));
+}

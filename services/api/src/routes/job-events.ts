@@ -1,0 +1,120 @@
+import { Router, type Request } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { isTerminal } from '@sambay/shared/queue/stream-event';
+import { ApiError } from '../errors/api-error.js';
+import type { JobStore } from '../queue/job-store.js';
+import { isFinished } from '../queue/job-view.js';
+import { readStreamAfter, STREAM_ID, type StreamEntry } from '../queue/stream-reader.js';
+import type { OpenStreams } from '../sse/open-streams.js';
+import { SseWriter } from '../sse/sse-writer.js';
+
+export interface JobEventsOptions {
+  store: JobStore;
+  keys: QueueKeys;
+  streams: OpenStreams;
+  /** @defaultValue SSE_HEARTBEAT_MS (15000) */
+  heartbeatMs: number;
+  /** Longest XREAD BLOCK; after an idle wait the job's status is checked, so a job that died without a last event still ends its streams. @defaultValue 5000 */
+  idleCheckMs?: number;
+}
+
+/** Entries per XREAD, so a long finished job is replayed in bounded chunks. */
+const READ_COUNT = 256;
+
+/** Resume point: the Last-Event-ID header (what EventSource sends on reconnect), else `?last_event_id=`, else the start. */
+function resumeFrom(req: Request): string {
+  const fromHeader = req.get('last-event-id');
+  const fromQuery = typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined;
+  const id = fromHeader ?? fromQuery;
+  if (id === undefined || id === '') return '0-0';
+  if (!STREAM_ID.test(id)) {
+    throw ApiError.invalidField('last_event_id', '`last_event_id` (or the Last-Event-ID header) must be an event id such as `1718000000000-0`');
+  }
+  return id;
+}
+
+/**
+ * GET /v1/jobs/:id/events: replays the job's Redis Stream after the resume point, then follows it
+ * until its terminal event. The stream holds everything from `queued` on, so a queued, running or
+ * finished job is served the same way and a reconnecting client gets no gap and no repeat.
+ */
+export function jobEventsRouter(options: JobEventsOptions): Router {
+  const router = Router();
+  const idleCheckMs = options.idleCheckMs ?? 5000;
+
+  router.get('/v1/jobs/:id/events', async (req, res) => {
+    const id = req.params.id;
+    const afterId = resumeFrom(req);
+    if (!(await options.store.getJob(id))) throw ApiError.notFound('job', id);
+    const log = res.locals.log as Logger;
+    const sse = new SseWriter(res);
+    const redis = options.store.blockingConnection();
+    let closed = false;
+    const close = () => {
+      closed = true;
+      sse.end();
+      // Disconnecting aborts a pending XREAD BLOCK; the loop below sees `closed` and stops.
+      redis.disconnect();
+    };
+    const unregister = options.streams.add(close);
+    res.on('close', close);
+    sse.open();
+    sse.startHeartbeat(options.heartbeatMs);
+    try {
+      await follow({ redis, sse, key: options.keys.jobStream(id), afterId, idleCheckMs, isClosed: () => closed, jobEnded: () => jobEnded(options.store, id) });
+    } catch (error) {
+      if (!closed) {
+        log.error({ err: error, job_id: id }, 'event stream failed');
+        await sse.event('error', { type: 'error', message: 'the event stream failed; reconnect with Last-Event-ID' }).catch(() => undefined);
+      }
+    } finally {
+      unregister();
+      close();
+    }
+  });
+  return router;
+}
+
+/** Null while the job can still write events; else the message for a stream that ended without a terminal event. */
+async function jobEnded(store: JobStore, id: string): Promise<string | null> {
+  const view = await store.getJob(id);
+  if (!view) return 'the job has expired';
+  if (!isFinished(view.status)) return null;
+  return view.error ?? `the job is ${view.status} but its stream has no final event`;
+}
+
+interface FollowOptions {
+  redis: Redis;
+  sse: SseWriter;
+  key: string;
+  afterId: string;
+  idleCheckMs: number;
+  isClosed: () => boolean;
+  jobEnded: () => Promise<string | null>;
+}
+
+async function follow(o: FollowOptions): Promise<void> {
+  let last = o.afterId;
+  const send = async (entries: StreamEntry[]): Promise<boolean> => {
+    for (const { id, event } of entries) {
+      await o.sse.event(event.type, event, id);
+      last = id;
+      if (isTerminal(event)) return true;
+    }
+    return false;
+  };
+  while (!o.isClosed()) {
+    const entries = await readStreamAfter(o.redis, o.key, last, READ_COUNT, o.idleCheckMs);
+    if (await send(entries)) return;
+    if (entries.length > 0) continue;
+    const ended = await o.jobEnded();
+    if (ended === null) continue;
+    // The final event may have landed between the timed-out read and the status check.
+    if (await send(await readStreamAfter(o.redis, o.key, last, READ_COUNT, null))) return;
+    // No id: this event is not in the stream, so it cannot be a resume point.
+    await o.sse.event('error', { type: 'error', message: ended });
+    return;
+  }
+}
