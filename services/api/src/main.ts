@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { readServiceConfig, type ServiceConfig } from '@sambay/shared/config/service-config';
@@ -30,6 +30,11 @@ async function main(): Promise<void> {
   const app = createApp({ config, keys, store, streams, logger });
 
   const server = app.listen(config.PORT);
+  let inFlight = 0;
+  server.on('request', (_req, res: ServerResponse) => {
+    inFlight += 1;
+    res.once('close', () => (inFlight -= 1));
+  });
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -39,7 +44,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    shutdown({ server, store, redis, streams, logger, graceMs: config.SHUTDOWN_GRACE_MS }, signal)
+    shutdown({ server, store, redis, streams, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight }, signal)
       .then(() => process.exit(0))
       .catch((error) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -57,6 +62,8 @@ interface Running {
   streams: OpenStreams;
   logger: Logger;
   graceMs: number;
+  /** Requests whose response has not closed yet. */
+  inFlight: () => number;
 }
 
 /**
@@ -69,9 +76,14 @@ async function shutdown(r: Running, signal: string): Promise<void> {
   const closed = once(r.server, 'close');
   r.server.close();
   r.streams.closeAll();
-  r.server.closeIdleConnections();
+  // Keep-alive sockets would hold server.close() until the client drops them; once no response is
+  // pending (Node's own idle tracking misses some sockets), close them all.
+  const sweep = setInterval(() => {
+    if (r.inFlight() === 0) r.server.closeAllConnections();
+  }, 50);
   const grace = setTimeout(() => r.server.closeAllConnections(), r.graceMs);
   await closed;
+  clearInterval(sweep);
   clearTimeout(grace);
   await r.store.close();
   await r.redis.quit().catch(() => r.redis.disconnect());
