@@ -40,7 +40,7 @@ export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number):
     else if (last === 'D') fill(() => 1 + 0.1 * normal());
     else if (name.endsWith('dt_proj.bias')) fill(() => inverseSoftplus(Math.exp(Math.log(1e-3) + uniform() * Math.log(100))));
     else if (last.startsWith('lambda_')) fill(() => 0.1 * normal());
-    else if (name === 'model.embed_tokens.weight') fill(() => normal());
+    else if (name === 'model.embed_tokens.weight') fill(() => normal() / Math.sqrt(shape[1]!)); // logits ~ N(0, 1): varied samples
     else if (shape.length === 1) fill(() => 0.02 * normal());
     else {
       const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
