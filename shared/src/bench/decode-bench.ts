@@ -82,7 +82,7 @@ async function benchModel(name: string, spec: ModelSpec, contexts: number[], ste
   return { name, prefillTokensPerSecond, decode };
 }
 
-function report(sambay: ModelResult, transformer: ModelResult): string {
+function report(sambay: ModelResult, transformer: ModelResult, promptTokens: number): string {
   const rows = sambay.decode.map((s, i) => {
     const t = transformer.decode[i]!;
     return [
@@ -102,7 +102,7 @@ function report(sambay: ModelResult, transformer: ModelResult): string {
   const prefillTable = markdownTable(
     ['prefill', 'SambaY tokens/s', 'Transformer tokens/s', 'ratio'],
     [[
-      'prompt',
+      `${promptTokens}-token prompt`,
       sambay.prefillTokensPerSecond.toFixed(0),
       transformer.prefillTokensPerSecond.toFixed(0),
       `${(sambay.prefillTokensPerSecond / transformer.prefillTokensPerSecond).toFixed(2)}x`,
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `# decode benchmark: preset ${values.preset} (d=${config.hiddenSize}, L=${config.numLayers}, H=${config.numHeads}, ` +
       `KV=${config.numKvHeads}, W=${config.slidingWindow}), batch 1, ${prompt}-token prefill, median of ${steps} steps\n\n` +
-      report(sambay, transformer),
+      report(sambay, transformer, prompt),
   );
   if (values.json) {
     await writeFile(values.json, `${JSON.stringify({ preset: values.preset, promptTokens: prompt, steps, sambay, transformer }, null, 2)}\n`);
