@@ -277,7 +277,14 @@ describe('API against Redis, no worker', () => {
 
   test('cancelling a queued job finishes it: poll, 409 on repeat, SSE replays queued then done and closes', async () => {
     const { id } = (await post(`${api.url}/v1/jobs`, { prompt: 'to cancel' })).body;
+    const subscriber = connectRedis();
+    const published: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => published.push(message));
+    await subscriber.subscribe(keys.cancelChannel);
     const cancel = await post(`${api.url}/v1/jobs/${id}/cancel`, {});
+    for (let i = 0; i < 40 && published.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    subscriber.disconnect();
+    assert.deepEqual(published, [id], 'every worker hears the bare job id on the cancel channel');
     assert.equal(cancel.status, 202);
     assert.deepEqual(cancel.body, { id, status: 'cancelled' });
     assert.equal(await redis.exists(keys.jobCancelled(id)), 1, 'the marker a later worker would check');
