@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -28,7 +28,7 @@ async function variant(change: { config?: (c: Record<string, unknown>) => unknow
   const config = JSON.parse(await readFile(join(valid, 'config.json'), 'utf8'));
   const w = new Map(weights);
   change.tensors?.(w);
-  await writeModelDir(dir, { seed: 7 });
+  await mkdir(dir);
   await writeFile(join(dir, 'config.json'), change.configText ?? JSON.stringify(change.config?.(config) ?? config));
   await writeSafetensors(join(dir, 'model.safetensors'), w);
   return dir;
@@ -42,6 +42,12 @@ test('a written model directory loads back with identical weights', async () => 
   assert.equal(model.config.hiddenSize, 128);
   assert.equal(model.tokenizerPath, null);
   for (const [name, t] of weights) assert.deepEqual(model.weights.get(name)!.data, t.data, name);
+});
+
+test('tokenizer.json, when present, is reported as the tokenizer path', async () => {
+  const dir = await variant({});
+  await writeFile(join(dir, 'tokenizer.json'), '{}');
+  assert.equal((await loadModelDir(dir)).tokenizerPath, join(dir, 'tokenizer.json'));
 });
 
 test('the writer is deterministic: same seed, same bytes; another seed, other bytes', async () => {
@@ -101,6 +107,40 @@ test('unsupported dtypes and truncated files are reported', async () => {
   length.writeBigUInt64LE(BigInt(header.length));
   await writeFile(file, Buffer.concat([length, Buffer.from(header), Buffer.alloc(1)]));
   await rejects(Promise.resolve(dir), CheckpointError, /`x` has dtype I8/);
+  await writeFile(file, Buffer.alloc(5));
+  await rejects(Promise.resolve(dir), CheckpointError, /not a safetensors file \(5 bytes/);
+});
+
+test('a corrupt safetensors header is a format error, not a crash', async () => {
+  const dir = await variant({});
+  const file = join(dir, 'model.safetensors');
+  const withHeader = (json: string) => {
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    return Buffer.concat([length, Buffer.from(json), Buffer.alloc(16)]);
+  };
+  const cases: [string, RegExp][] = [
+    ['{"x": ', /header is not valid JSON/],
+    ['[1, 2]', /header is not a JSON object/],
+    ['{"x": null}', /tensor `x` needs dtype, shape and data_offsets/],
+    ['{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}', /tensor `x` needs dtype, shape and data_offsets/],
+    ['{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 12]}}', /`x` has data offsets \[0, 12\]/],
+    ['{"x": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]}}', /`x` has data offsets \[0, 32\].*truncated/],
+  ];
+  for (const [json, message] of cases) {
+    await writeFile(file, withHeader(json));
+    await rejects(Promise.resolve(dir), CheckpointError, message);
+  }
+});
+
+test('tensor names are byte-counted: a non-ASCII name round-trips', async () => {
+  const file = join(root, 'unicode.safetensors');
+  const t = { shape: [3], data: Float32Array.from([1, -2, 0.5]) };
+  await writeSafetensors(file, new Map([['poids.é', t]]));
+  const back = await readSafetensors(file);
+  assert.deepEqual(back.get('poids.é'), t);
+  const headerLength = Number((await readFile(file)).readBigUInt64LE(0));
+  assert.equal(headerLength % 8, 0, 'tensor data stays 8-byte aligned');
 });
 
 /** Re-encodes an f32 checkpoint's tensors as 16-bit values (bf16: top half; f16: IEEE half). */
@@ -163,6 +203,9 @@ test('a sharded checkpoint (model.safetensors.index.json) loads', async () => {
   await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   const model = await loadModelDir(dir);
   assert.equal(model.weights.size, weights.size);
+  for (const [name, t] of weights) assert.deepEqual(model.weights.get(name)!.data, t.data, name);
+  await rm(join(dir, 'model-00002-of-00002.safetensors'));
+  await rejects(Promise.resolve(dir), ModelDirError, /shard model-00002-of-00002\.safetensors is missing/);
 });
 
 test('critic_head tensors and a tied lm_head are accepted and ignored', async () => {

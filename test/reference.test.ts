@@ -6,6 +6,15 @@ import { differentialAttention, lambdaInit, type DiffAttentionParams } from '@sa
 import { emptyMambaState, mambaStep, type MambaWeights } from '@sambay/shared/reference/mamba';
 import { gmu } from '@sambay/shared/reference/gmu';
 import { mlp } from '@sambay/shared/reference/mlp';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initWeights } from '@sambay/shared/model/init-weights';
+import { parseConfig } from '@sambay/shared/model/config';
+import { planLayers } from '@sambay/shared/model/layer-plan';
+import { loadModelDir } from '@sambay/shared/model/model-dir';
+import { presetConfig, transformerLayerTypes } from '@sambay/shared/model/presets';
+import { writeModelDir } from '@sambay/shared/model/write-model-dir';
 import { tinySpec } from './helpers/models.js';
 
 /** The oracle itself: properties of the whole forward pass, and blocks against hand-computed values. */
@@ -181,4 +190,34 @@ test('a 100-token sequence on the default tiny model stays fast and finite', () 
   assert.equal(logits.length, 100);
   assert.ok(logits.every((l) => l.length === 64 && l.every(Number.isFinite)));
   assert.ok(performance.now() - start < 5000, 'reference forward took over 5 s');
+});
+
+test('the Transformer variant of the tiny preset (all full attention) runs, causally, through a written directory', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sambay-reference-'));
+  try {
+    await writeModelDir(dir, { preset: 'tiny', seed: 3, layerTypes: 'transformer' });
+    const model = await loadModelDir(dir);
+    assert.deepEqual(model.plan.layers.map((l) => l.kind), transformerLayerTypes(8));
+    const prompt = [256, ...Buffer.from('hello world')];
+    const logits = referenceLogits(model, prompt);
+    assert.ok(logits.every((l) => l.length === 258 && l.every(Number.isFinite)));
+    const changed = referenceLogits(model, [...prompt.slice(0, 6), 120, ...prompt.slice(7)]);
+    assert.deepEqual(logits.map((l, p) => maxDiff(l, changed[p]!) > 1e-6), prompt.map((_, p) => p >= 6));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the writer round-trips: a written SambaY directory gives the logits of the in-memory preset weights', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sambay-reference-'));
+  try {
+    await writeModelDir(dir, { seed: 5 });
+    const config = parseConfig(presetConfig('tiny'));
+    const plan = planLayers(config);
+    const prompt = [256, ...Buffer.from('round trip')];
+    const expected = referenceLogits({ config, plan, weights: initWeights(config, plan, 5) }, prompt);
+    assert.deepEqual(referenceLogits(await loadModelDir(dir), prompt), expected);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -45,7 +45,9 @@ async function readCheckpoint(dir: string): Promise<Weights> {
   }
   const weights: Weights = new Map();
   for (const shard of new Set(Object.values(index.weight_map))) {
-    for (const [name, t] of await readSafetensors(join(dir, shard))) weights.set(name, t);
+    const shardPath = join(dir, shard);
+    if (!(await exists(shardPath))) throw new ModelDirError(`${indexPath}: shard ${shard} is missing`);
+    for (const [name, t] of await readSafetensors(shardPath)) weights.set(name, t);
   }
   return weights;
 }

@@ -40,6 +40,19 @@ function toFloat32(dtype: string, bytes: Uint8Array): Float32Array {
   return out;
 }
 
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** The shape of a header entry; whether the numbers fit the file is checked separately. */
+function isHeaderEntry(raw: unknown): raw is HeaderEntry {
+  const e = raw as Partial<HeaderEntry> | null;
+  return (
+    typeof e === 'object' && e !== null &&
+    typeof e.dtype === 'string' &&
+    Array.isArray(e.shape) && e.shape.every(isCount) &&
+    Array.isArray(e.data_offsets) && e.data_offsets.length === 2 && e.data_offsets.every(isCount)
+  );
+}
+
 function parseHeader(file: string, json: string, dataBytes: number): Map<string, HeaderEntry> {
   let header: Record<string, unknown>;
   try {
@@ -47,16 +60,22 @@ function parseHeader(file: string, json: string, dataBytes: number): Map<string,
   } catch (error) {
     throw new CheckpointError('format', file, `${file}: header is not valid JSON (${(error as Error).message})`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new CheckpointError('format', file, `${file}: header is not a JSON object`);
+  }
   const entries = new Map<string, HeaderEntry>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const entry = raw as HeaderEntry;
-    if (!(entry.dtype in BYTES_PER_VALUE)) {
+    if (!isHeaderEntry(raw)) {
+      throw new CheckpointError('format', name, `${file}: tensor \`${name}\` needs dtype, shape and data_offsets in the header`);
+    }
+    const entry = raw;
+    if (!Object.hasOwn(BYTES_PER_VALUE, entry.dtype)) {
       throw new CheckpointError('dtype', name, `tensor \`${name}\` has dtype ${entry.dtype}; supported: F32, F16, BF16`);
     }
-    const [begin, end] = entry.data_offsets ?? [];
+    const [begin, end] = entry.data_offsets;
     const expected = numel(entry.shape) * BYTES_PER_VALUE[entry.dtype]!;
-    if (!Number.isInteger(begin) || end! - begin! !== expected || end! > dataBytes) {
+    if (end - begin !== expected || end > dataBytes) {
       throw new CheckpointError('format', name, `${file}: tensor \`${name}\` has data offsets [${begin}, ${end}] that do not fit its shape or the file (truncated?)`);
     }
     entries.set(name, entry);
@@ -69,10 +88,11 @@ export async function readSafetensors(file: string): Promise<Weights> {
   const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
+    if (size < 8) throw new CheckpointError('format', file, `${file}: not a safetensors file (${size} bytes, truncated?)`);
     const lengthBytes = Buffer.alloc(8);
     await handle.read(lengthBytes, 0, 8, 0);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (size < 8 || headerLength > size - 8) {
+    if (headerLength > size - 8) {
       throw new CheckpointError('format', file, `${file}: not a safetensors file (header length ${headerLength} exceeds the file size ${size})`);
     }
     const headerBytes = Buffer.alloc(headerLength);
@@ -102,13 +122,13 @@ export async function writeSafetensors(file: string, weights: Weights): Promise<
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep tensor data 8-byte aligned
+  let json = Buffer.from(JSON.stringify(header), 'utf8'); // lengths are in bytes: names may be non-ASCII
+  json = Buffer.concat([json, Buffer.from(' '.repeat((8 - (json.length % 8)) % 8))]); // keep tensor data 8-byte aligned
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
   const data = names.map((name) => {
     const t: Tensor = weights.get(name)!;
     return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   });
-  await writeFile(file, Buffer.concat([length, Buffer.from(json, 'utf8'), ...data]));
+  await writeFile(file, Buffer.concat([length, json, ...data]));
 }
