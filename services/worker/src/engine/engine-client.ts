@@ -3,15 +3,14 @@ import { Worker } from 'node:worker_threads';
 import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
 import { EngineStartError } from '../worker-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
-
-export type EngineListener = (event: GenerationEvent) => void;
+import type { EngineListener, GenerationEngine } from './generation-engine.js';
 
 /**
  * The main thread's handle on the engine thread: submits and cancels by message and hands each
  * generation's events to the listener registered for its id. A listener is dropped after the
  * generation's `finished` or `failed` event.
  */
-export class EngineClient {
+export class EngineClient implements GenerationEngine {
   private readonly listeners = new Map<string, EngineListener>();
   private deathReason: string | null = null;
   private announceDeath!: (reason: string) => void;
@@ -42,7 +41,6 @@ export class EngineClient {
     return this.listeners.size;
   }
 
-  /** Starts a generation; `listener` gets its events, ending with `finished` or `failed`. */
   submit(request: GenerationRequest, listener: EngineListener): void {
     if (this.listeners.has(request.id)) throw new EngineStartError(`generation ${request.id} is already running`);
     this.listeners.set(request.id, listener);
@@ -50,7 +48,6 @@ export class EngineClient {
     else this.send({ type: 'submit', request });
   }
 
-  /** Stops a generation at the next step boundary; its listener gets `finished` with reason `cancelled`. */
   cancel(id: string): void {
     if (this.listeners.has(id) && !this.deathReason) this.send({ type: 'cancel', id });
   }

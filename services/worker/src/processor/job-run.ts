@@ -6,7 +6,7 @@ import type { FinishReason, GenerationEvent } from '@sambay/shared/generation/ge
 import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/job-data';
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { isCancelled } from '../cancellation/cancel-listener.js';
-import type { EngineClient } from '../engine/engine-client.js';
+import type { GenerationEngine } from '../engine/generation-engine.js';
 import { JobStateField as F } from '../streaming/job-state-fields.js';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import { EngineJobError } from '../worker-errors.js';
@@ -18,7 +18,7 @@ import { toGenerationRequest } from './to-generation-request.js';
 export interface JobRunDeps {
   redis: Redis;
   keys: QueueKeys;
-  engine: EngineClient;
+  engine: GenerationEngine;
   writer: TokenStreamWriter;
   activeJobs: ActiveJobs;
   logger: Logger;

@@ -1,0 +1,11 @@
+import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
+
+export type EngineListener = (event: GenerationEvent) => void;
+
+/** What the processor needs of the engine; EngineClient runs it on a worker thread. */
+export interface GenerationEngine {
+  /** Starts a generation; `listener` gets its events, ending with `finished` or `failed`. */
+  submit(request: GenerationRequest, listener: EngineListener): void;
+  /** Stops a generation at the next step boundary; it ends with `finished`, reason `cancelled`. */
+  cancel(id: string): void;
+}

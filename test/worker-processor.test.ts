@@ -1,0 +1,182 @@
+// The BullMQ processor in-process against a real Redis, with a scripted engine standing in for the
+// model: resume after an earlier attempt, hand-back on shutdown, cancel before start, engine failure.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { Queue, Worker } from 'bullmq';
+import { pino } from 'pino';
+import type { GenerationRequest } from '@sambay/shared/generation/generation-request';
+import type { GenerateJobData, GenerateJobResult, JobRequest } from '@sambay/shared/queue/job-data';
+import { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { decodeStreamEvent, encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+import type { EngineListener, GenerationEngine } from '@sambay/worker/engine/generation-engine';
+import { ActiveJobs } from '@sambay/worker/processor/active-jobs';
+import { createGenerateProcessor } from '@sambay/worker/processor/generate-processor';
+import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/worker-process.js';
+
+/** Emits token `step` with text `t<step> ` every `stepMs`; resumes at resumeTokens.length like the real scheduler. */
+class ScriptedEngine implements GenerationEngine {
+  readonly submitted: GenerationRequest[] = [];
+  private readonly cancelled = new Set<string>();
+  constructor(
+    private readonly stepMs: number,
+    private readonly failAt = -1,
+  ) {}
+
+  submit(request: GenerationRequest, listener: EngineListener): void {
+    this.submitted.push(request);
+    const id = request.id;
+    let step = request.resumeTokens?.length ?? 0;
+    const tick = () => {
+      if (this.cancelled.has(id)) return listener({ type: 'finished', id, reason: 'cancelled', promptTokens: 3, generatedTokens: step });
+      if (step === this.failAt) return listener({ type: 'failed', id, message: 'engine exploded' });
+      if (step >= request.maxTokens) return listener({ type: 'finished', id, reason: 'length', promptTokens: 3, generatedTokens: step });
+      listener({ type: 'tokens', id, tokenIds: [step], text: `t${step} `, generated: step + 1 });
+      step += 1;
+      setTimeout(tick, this.stepMs);
+    };
+    listener({ type: 'started', id, promptTokens: 3 });
+    setTimeout(tick, this.stepMs);
+  }
+
+  cancel(id: string): void {
+    this.cancelled.add(id);
+  }
+}
+
+const expectedText = (from: number, to: number) => [...Array(to - from).keys()].map((i) => `t${from + i} `).join('');
+
+const redis = connectRedis();
+const prefixes: string[] = [];
+/** BullMQ leaves connections it was given open. */
+const connections: ReturnType<typeof connectRedis>[] = [];
+const connect = () => {
+  const connection = connectRedis();
+  connections.push(connection);
+  return connection;
+};
+after(async () => {
+  for (const prefix of prefixes) await deleteKeys(redis, prefix);
+  await Promise.all([redis, ...connections].map((c) => c.quit()));
+});
+
+function setup(engine: GenerationEngine) {
+  const prefix = testPrefix();
+  prefixes.push(prefix);
+  const keys = new QueueKeys(prefix);
+  const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, { prefix: keys.bullPrefix, connection: connect() });
+  const startWorker = () => {
+    const activeJobs = new ActiveJobs();
+    const writer = new TokenStreamWriter({ redis, keys, flushMs: 10, ttlSeconds: 120 });
+    const processor = createGenerateProcessor({ redis, keys, engine, writer, activeJobs, logger: pino({ level: 'silent' }) });
+    const worker = new Worker<GenerateJobData, GenerateJobResult>(keys.queueName, processor, { prefix: keys.bullPrefix, connection: connect(), concurrency: 4 });
+    return { worker, activeJobs };
+  };
+  const add = (id: string, request: Partial<JobRequest>) =>
+    queue.add('generate', { request: { prompt: 'abc', max_tokens: 20, temperature: 0, top_p: 1, top_k: 0, seed: 1, stop: [], priority: 0, metadata: {}, ...request }, batchId: null, submittedAt: Date.now() }, { jobId: id });
+  const read = async (id: string): Promise<StreamEvent[]> => (await redis.xrange(keys.jobStream(id), '-', '+')).map(([, f]) => decodeStreamEvent(f));
+  const waitForEnd = async (id: string) => {
+    for (let i = 0; i < 500; i++) {
+      const events = await read(id);
+      if (events.some((e) => e.type === 'done' || e.type === 'error')) return events;
+      await sleep(10);
+    }
+    throw new Error(`job ${id} did not end`);
+  };
+  return { keys, queue, startWorker, add, read, waitForEnd };
+}
+
+/** Checks that token chunks are contiguous from 0 and returns their token ids. */
+function tokenIds(events: StreamEvent[]): number[] {
+  const chunks = events.filter((e) => e.type === 'tokens');
+  let next = 0;
+  for (const chunk of chunks) {
+    assert.equal(chunk.index, next, 'chunk indexes are contiguous');
+    next += chunk.token_ids.length;
+  }
+  return chunks.flatMap((c) => c.token_ids);
+}
+
+test('a job whose stream holds an earlier attempt`s tokens continues after them', async () => {
+  const engine = new ScriptedEngine(1);
+  const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
+  await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'status', status: 'running' }));
+  await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'tokens', index: 0, token_ids: [0, 1, 2, 3, 4], text: expectedText(0, 5) }));
+  await redis.hset(keys.jobState('r'), { started_at: '1000', first_token_at: '1100' });
+  const { worker } = startWorker();
+  await add('r', { max_tokens: 12 });
+  const events = await waitForEnd('r');
+  assert.deepEqual(engine.submitted[0]!.resumeTokens, [0, 1, 2, 3, 4]);
+  assert.deepEqual(tokenIds(events), [...Array(12).keys()], 'no token lost or repeated');
+  assert.equal(events.filter((e) => e.type === 'status').length, 1, '`running` is not repeated');
+  const done = events.at(-1)!;
+  assert.ok(done.type === 'done' && done.status === 'completed');
+  assert.equal(done.result.text, expectedText(0, 12));
+  assert.equal(done.result.usage.completion_tokens, 12);
+  const state = await redis.hgetall(keys.jobState('r'));
+  assert.equal(state.started_at, '1000', 'start time kept from the first attempt');
+  assert.equal(state.text, expectedText(0, 12));
+  await worker.close();
+  await queue.close();
+});
+
+test('on shutdown a job is handed back with its tokens, and the next worker finishes it without repeats', async () => {
+  const engine = new ScriptedEngine(3);
+  const { queue, startWorker, add, read, waitForEnd } = setup(engine);
+  const first = startWorker();
+  await add('h', { max_tokens: 60 });
+  while (tokenIds(await read('h')).length < 10) await sleep(5);
+  const closed = first.worker.close();
+  first.activeJobs.handBackAll();
+  await closed;
+  assert.equal(await queue.getJobCountByTypes('wait'), 1, 'back in the queue at once, not after a lock timeout');
+  const handedBack = tokenIds(await read('h')).length;
+  assert.ok(handedBack >= 10 && handedBack < 60);
+
+  const second = startWorker();
+  const events = await waitForEnd('h');
+  assert.equal(engine.submitted[1]!.resumeTokens?.length, handedBack);
+  assert.deepEqual(tokenIds(events), [...Array(60).keys()]);
+  const done = events.at(-1)!;
+  assert.ok(done.type === 'done' && done.result.text === expectedText(0, 60));
+  await second.worker.close();
+  await queue.close();
+});
+
+test('a cancel reaching the process ends a running job as cancelled; a job marked cancelled never runs', async () => {
+  const engine = new ScriptedEngine(3);
+  const { keys, queue, startWorker, add, read, waitForEnd } = setup(engine);
+  const { worker, activeJobs } = startWorker();
+  await add('c', { max_tokens: 1000 });
+  while (tokenIds(await read('c')).length < 3) await sleep(5);
+  assert.equal(activeJobs.cancel('c'), true);
+  const events = await waitForEnd('c');
+  const done = events.at(-1)!;
+  assert.ok(done.type === 'done' && done.status === 'cancelled' && done.result.finish_reason === 'cancelled');
+  assert.equal(done.result.text, expectedText(0, tokenIds(events).length));
+  assert.equal((await redis.hgetall(keys.jobState('c'))).finish_reason, 'cancelled');
+
+  await redis.set(keys.jobCancelled('q'), '1');
+  await add('q', {});
+  const queued = await waitForEnd('q');
+  assert.deepEqual(queued.map((e) => e.type), ['done']);
+  assert.equal(engine.submitted.filter((r) => r.id.startsWith('q#')).length, 0, 'the engine never saw it');
+  await worker.close();
+  await queue.close();
+});
+
+test('an engine failure writes an error event and fails the job', async () => {
+  const engine = new ScriptedEngine(1, 4);
+  const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
+  const { worker } = startWorker();
+  await add('f', {});
+  const events = await waitForEnd('f');
+  assert.deepEqual(events.at(-1), { type: 'error', message: 'engine exploded' });
+  for (let i = 0; i < 100 && (await queue.getJobCountByTypes('failed')) === 0; i++) await sleep(10);
+  assert.equal((await queue.getJob('f'))?.failedReason, 'engine exploded');
+  assert.equal((await redis.hgetall(keys.jobState('f'))).status, 'failed');
+  assert.ok((await redis.ttl(keys.jobStream('f'))) > 0);
+  await worker.close();
+  await queue.close();
+});
