@@ -7,7 +7,7 @@ import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/jo
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
-import { JobStateField as F } from '../streaming/job-state-fields.js';
+import { JobStateField as F } from '@sambay/shared/queue/job-state';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import { EngineJobError } from '../worker-errors.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';

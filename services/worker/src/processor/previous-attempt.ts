@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import type { GenerateJobResult } from '@sambay/shared/queue/job-data';
 import { decodeStreamEvent } from '@sambay/shared/queue/stream-event';
-import type { JobStateFields } from '../streaming/job-state-fields.js';
+import type { JobStateFields } from '@sambay/shared/queue/job-state';
 
 /** What earlier attempts of a job left in its stream and state hash (all empty for a first attempt). */
 export interface PreviousAttempt {

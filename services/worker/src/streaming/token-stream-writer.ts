@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
 import { StreamWriteError } from '../worker-errors.js';
-import { JobStateField, type JobStateFields } from './job-state-fields.js';
+import { JobStateField, type JobStateFields } from '@sambay/shared/queue/job-state';
 
 export interface TokenStreamWriterOptions {
   /** Connection for stream and state writes; commands on one connection apply in send order. */
