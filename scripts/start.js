@@ -102,7 +102,13 @@ async function main() {
 
   const alive = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
   const signal = (sig) => alive().forEach((c) => c.kill(sig));
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => signal(sig === 'SIGINT' ? 'SIGTERM' : sig));
+  // The services stop gracefully on the first SIGTERM and at once on a second, so a second Ctrl-C forces it.
+  let stopping = false;
+  const stop = () => {
+    signal('SIGTERM');
+    stopping = true;
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, stop);
   // If this process dies, take the children with it.
   process.on('exit', () => {
     signal('SIGKILL');
@@ -110,8 +116,8 @@ async function main() {
   });
 
   const exitCode = await Promise.race(children.map((c) => new Promise((done) => c.once('exit', (code, sig) => done(code ?? (sig ? 1 : 0))))));
-  // Either died (or both were told to stop): stop the other, give it time to hand its jobs back.
-  signal('SIGTERM');
+  // One died on its own: stop the other, giving it time to hand its jobs back.
+  if (!stopping) stop();
   await Promise.all(alive().map((c) => new Promise((done) => c.once('exit', done))));
   redis.stop();
   process.exit(exitCode);

@@ -41,6 +41,7 @@ export class JobRun implements ActiveJob {
   private handBackRequested = false;
   private text = '';
   private firstTokenAt: number | null = null;
+  private readonly progress: ProgressMeter;
 
   constructor(
     private readonly deps: JobRunDeps,
@@ -49,6 +50,7 @@ export class JobRun implements ActiveJob {
   ) {
     this.jobId = job.id!;
     this.engineId = `${this.jobId}#${++runCounter}`;
+    this.progress = new ProgressMeter(job.data.request.max_tokens);
   }
 
   cancel(): void {
@@ -68,6 +70,8 @@ export class JobRun implements ActiveJob {
       return await this.attempt();
     } finally {
       this.deps.activeJobs.delete(this.jobId, this);
+      // Only after an unexpected error (Redis) is the job still open: keep what it produced for the retry.
+      if (this.deps.writer.isOpen(this.jobId)) await this.deps.writer.release(this.jobId).catch(() => undefined);
     }
   }
 
@@ -96,7 +100,6 @@ export class JobRun implements ActiveJob {
   /** Runs the engine until the job's sequence ends; token chunks go to the writer as they come. */
   private generate(previous: PreviousAttempt): Promise<Ending> {
     const { engine, writer } = this.deps;
-    const progress = new ProgressMeter(this.job.data.request.max_tokens);
     return new Promise<Ending>((resolve) => {
       if (this.handBackRequested) return resolve({ type: 'failed', message: 'handed back' });
       const onEvent = (event: GenerationEvent) => {
@@ -110,7 +113,7 @@ export class JobRun implements ActiveJob {
         }
         this.text += event.text;
         writer.append(this.jobId, event.tokenIds, event.text, state);
-        const report = progress.tick(event.generated);
+        const report = this.progress.tick(event.generated);
         if (report) this.reportProgress(report);
       };
       engine.submit(toGenerationRequest(this.engineId, this.job.data.request, previous.tokenIds), onEvent);
@@ -142,6 +145,7 @@ export class JobRun implements ActiveJob {
       [F.finishedAt]: String(finishedAt),
       [F.promptTokens]: String(ending.promptTokens),
       [F.generatedTokens]: String(ending.generatedTokens),
+      [F.tokensPerSecond]: String(this.progress.report(ending.generatedTokens, finishedAt).tokens_per_second),
       [F.text]: this.text,
     });
     return result;

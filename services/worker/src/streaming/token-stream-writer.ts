@@ -51,6 +51,10 @@ export class TokenStreamWriter {
     this.jobs.set(jobId, { nextIndex: position.nextIndex, tokenIds: [], text: '', state: {}, textSoFar: position.text, error: null });
   }
 
+  isOpen(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
   /** Buffers new tokens (and state fields to write with them); written within `flushMs`. */
   append(jobId: string, tokenIds: readonly number[], text: string, state: JobStateFields = {}): void {
     const job = this.job(jobId);
