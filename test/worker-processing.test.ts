@@ -115,9 +115,9 @@ test('a job streams status, contiguous token chunks and done; the stream text is
   assert.deepEqual(done.result, result);
   const state = await redis.hgetall(keys.jobState('plain'));
   assert.equal(state.status, 'completed');
-  assert.equal(state.text, result.text);
+  assert.equal(await redis.get(keys.jobText('plain')), result.text);
   assert.equal(state.finish_reason, result.finish_reason);
-  for (const key of [keys.jobStream('plain'), keys.jobState('plain')]) {
+  for (const key of [keys.jobStream('plain'), keys.jobState('plain'), keys.jobText('plain')]) {
     const ttl = await redis.ttl(key);
     assert.ok(ttl > 0 && ttl <= TTL, `${key} expires (ttl ${ttl})`);
   }

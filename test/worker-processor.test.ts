@@ -68,13 +68,14 @@ function setup(engine: GenerationEngine) {
   const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, { prefix: keys.bullPrefix, connection: connect() });
   const startWorker = () => {
     const activeJobs = new ActiveJobs();
-    const writer = new TokenStreamWriter({ redis, keys, flushMs: 10, ttlSeconds: 120 });
+    const writer = new TokenStreamWriter({ redis, keys, flushMs: 10, ttlSeconds: 120, pendingTtlSeconds: 600 });
     const processor = createGenerateProcessor({ redis, keys, engine, writer, activeJobs, logger: pino({ level: 'silent' }) });
     const worker = new Worker<GenerateJobData, GenerateJobResult>(keys.queueName, processor, { prefix: keys.bullPrefix, connection: connect(), concurrency: 4 });
     return { worker, activeJobs };
   };
+  // attempts as the API sets them, so a test sees whether a failure is retried.
   const add = (id: string, request: Partial<JobRequest>) =>
-    queue.add('generate', { request: { prompt: 'abc', max_tokens: 20, temperature: 0, top_p: 1, top_k: 0, seed: 1, stop: [], priority: 0, metadata: {}, ...request }, batchId: null, submittedAt: Date.now() }, { jobId: id });
+    queue.add('generate', { request: { prompt: 'abc', max_tokens: 20, temperature: 0, top_p: 1, top_k: 0, seed: 1, stop: [], priority: 0, metadata: {}, ...request }, batchId: null, submittedAt: Date.now() }, { jobId: id, attempts: 3 });
   const read = async (id: string): Promise<StreamEvent[]> => (await redis.xrange(keys.jobStream(id), '-', '+')).map(([, f]) => decodeStreamEvent(f));
   const waitForEnd = async (id: string) => {
     for (let i = 0; i < 500; i++) {
@@ -103,6 +104,7 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
   await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'status', status: 'running' }));
   await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'tokens', index: 0, token_ids: [0, 1, 2, 3, 4], text: expectedText(0, 5) }));
+  await redis.append(keys.jobText('r'), expectedText(0, 5));
   await redis.hset(keys.jobState('r'), { started_at: '1000', first_token_at: '1100' });
   const { worker } = startWorker();
   await add('r', { max_tokens: 12 });
@@ -116,7 +118,7 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   assert.equal(done.result.usage.completion_tokens, 12);
   const state = await redis.hgetall(keys.jobState('r'));
   assert.equal(state.started_at, '1000', 'start time kept from the first attempt');
-  assert.equal(state.text, expectedText(0, 12));
+  assert.equal(await redis.get(keys.jobText('r')), expectedText(0, 12));
   await worker.close();
   await queue.close();
 });
@@ -175,6 +177,8 @@ test('an engine failure writes an error event and fails the job', async () => {
   assert.deepEqual(events.at(-1), { type: 'error', message: 'engine exploded' });
   for (let i = 0; i < 100 && (await queue.getJobCountByTypes('failed')) === 0; i++) await sleep(10);
   assert.equal((await queue.getJob('f'))?.failedReason, 'engine exploded');
+  assert.equal((await queue.getJob('f'))?.attemptsMade, 1, 'not retried after its stream ended with `error`');
+  assert.equal(engine.submitted.length, 1);
   assert.equal((await redis.hgetall(keys.jobState('f'))).status, 'failed');
   assert.ok((await redis.ttl(keys.jobStream('f'))) > 0);
   await worker.close();

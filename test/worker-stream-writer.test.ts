@@ -32,9 +32,9 @@ test('tokens of several jobs within one interval go out in one pipelined write, 
     spy.count += 1;
     return original(...args);
   }) as Redis['pipeline'];
-  const writer = new TokenStreamWriter({ redis: inner, keys, flushMs: 40, ttlSeconds: 60 });
-  writer.open('a', { nextIndex: 0, text: '' });
-  writer.open('b', { nextIndex: 0, text: '' });
+  const writer = new TokenStreamWriter({ redis: inner, keys, flushMs: 40, ttlSeconds: 60, pendingTtlSeconds: 600 });
+  writer.open('a', { nextIndex: 0 });
+  writer.open('b', { nextIndex: 0 });
   for (let t = 0; t < 100; t++) {
     writer.append('a', [t], 'x');
     writer.append('b', [1000 + t], 'y', { generated_tokens: String(t + 1) });
@@ -44,14 +44,16 @@ test('tokens of several jobs within one interval go out in one pipelined write, 
   const [a, b] = [await readStream('a'), await readStream('b')];
   assert.deepEqual(a, [{ type: 'tokens', index: 0, token_ids: [...Array(100).keys()], text: 'x'.repeat(100) }]);
   assert.equal(b.length, 1);
-  assert.deepEqual(await redis.hgetall(keys.jobState('b')), { text: 'y'.repeat(100), generated_tokens: '100' });
+  assert.deepEqual(await redis.hgetall(keys.jobState('b')), { generated_tokens: '100' });
+  assert.equal(await redis.get(keys.jobText('b')), 'y'.repeat(100));
   await inner.quit();
 });
 
 test('chunks are contiguous, in order with other events, and finish sets the TTL', async () => {
-  const writer = new TokenStreamWriter({ redis, keys, flushMs: 15, ttlSeconds: 77 });
+  const writer = new TokenStreamWriter({ redis, keys, flushMs: 15, ttlSeconds: 77, pendingTtlSeconds: 600 });
   const jobId = 'c';
-  writer.open(jobId, { nextIndex: 5, text: 'earlier ' });
+  await redis.append(keys.jobText(jobId), 'earlier ');
+  writer.open(jobId, { nextIndex: 5 });
   for (let t = 0; t < 30; t++) {
     writer.append(jobId, [t], `${t} `);
     if (t === 10) await writer.write(jobId, { type: 'progress', generated_tokens: 11, max_tokens: 30, tokens_per_second: 1 });
@@ -74,17 +76,17 @@ test('chunks are contiguous, in order with other events, and finish sets the TTL
   assert.deepEqual(tokensBefore, [...Array(11).keys()], 'progress comes after the tokens appended before it');
   assert.equal(events.at(-1)!.type, 'done');
   const state = await redis.hgetall(keys.jobState(jobId));
-  assert.equal(state.text, 'earlier ' + [...Array(30).keys()].map((t) => `${t} `).join(''));
+  assert.equal(await redis.get(keys.jobText(jobId)), 'earlier ' + [...Array(30).keys()].map((t) => `${t} `).join(''));
   assert.equal(state.status, 'completed');
-  for (const key of [keys.jobStream(jobId), keys.jobState(jobId)]) {
+  for (const key of [keys.jobStream(jobId), keys.jobState(jobId), keys.jobText(jobId)]) {
     const ttl = await redis.ttl(key);
     assert.ok(ttl > 70 && ttl <= 77, `${key} expires after the TTL (ttl ${ttl})`);
   }
 });
 
 test('release writes what is buffered and leaves the stream open, without a TTL', async () => {
-  const writer = new TokenStreamWriter({ redis, keys, flushMs: 10_000, ttlSeconds: 60 });
-  writer.open('d', { nextIndex: 0, text: '' });
+  const writer = new TokenStreamWriter({ redis, keys, flushMs: 10_000, ttlSeconds: 60, pendingTtlSeconds: 600 });
+  writer.open('d', { nextIndex: 0 });
   writer.append('d', [7, 8], 'ab');
   await writer.release('d');
   assert.deepEqual(await readStream('d'), [{ type: 'tokens', index: 0, token_ids: [7, 8], text: 'ab' }]);

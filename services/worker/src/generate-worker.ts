@@ -1,3 +1,4 @@
+import { pendingTtlSeconds } from '@sambay/shared/queue/retention';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -42,7 +43,9 @@ export class GenerateWorker {
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const bullConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-    const writer = new TokenStreamWriter({ redis, keys, flushMs: config.STREAM_FLUSH_MS, ttlSeconds: config.RESULT_TTL_SECONDS });
+    const writer = new TokenStreamWriter({ redis, keys, flushMs: config.STREAM_FLUSH_MS, ttlSeconds: config.RESULT_TTL_SECONDS,
+      pendingTtlSeconds: pendingTtlSeconds(config.RESULT_TTL_SECONDS),
+    });
     const activeJobs = new ActiveJobs();
     const cancels = new CancelListener({
       subscriber,

@@ -10,13 +10,6 @@ export class StreamWriteError extends SambayError {
   }
 }
 
-/** The engine reported a failure for one generation, or the engine thread died. */
-export class EngineJobError extends SambayError {
-  constructor(message: string) {
-    super('engine_failed', message);
-  }
-}
-
 /** The engine thread could not load the model or start. */
 export class EngineStartError extends SambayError {
   constructor(message: string) {

@@ -5,12 +5,10 @@ import type { JobStatus } from './job-data.js';
  * Field names of a job's state hash (QueueKeys.jobState). The worker keeps the live fields
  * current while it generates; the API writes the submission fields when it enqueues, and a
  * cancelled-while-queued job's final fields. Polling (GET /v1/jobs/:id) reads this hash instead
- * of replaying the stream. Every value is a string (a Redis hash); times are ms since epoch.
+ * of replaying the stream; the text so far is in QueueKeys.jobText. Every value is a string (a Redis hash); times are ms since epoch.
  */
 export const JobStateField = {
   status: 'status',
-  /** All text streamed so far. */
-  text: 'text',
   generatedTokens: 'generated_tokens',
   promptTokens: 'prompt_tokens',
   /** Kept from the first attempt when a job is resumed. */
@@ -35,7 +33,6 @@ export type JobStateFields = Partial<Record<JobStateFieldName, string>>;
 /** The state hash, parsed. Absent fields are null. */
 export interface JobState {
   status: JobStatus | null;
-  text: string;
   generatedTokens: number;
   promptTokens: number | null;
   startedAt: number | null;
@@ -76,7 +73,6 @@ export function parseJobState(hash: Record<string, string>): JobState {
   const reason = hash[f.finishReason];
   return {
     status: status && STATUSES.includes(status) ? (status as JobStatus) : null,
-    text: hash[f.text] ?? '',
     generatedTokens: num(hash[f.generatedTokens]) ?? 0,
     promptTokens: num(hash[f.promptTokens]),
     startedAt: num(hash[f.startedAt]),

@@ -19,6 +19,14 @@ export class QueueKeys {
     return `${this.prefix}:job:${jobId}:stream`;
   }
 
+  /**
+   * The text generated so far, grown with APPEND: rewriting a long generation's whole text into a
+   * hash field on every flush would make streaming quadratic in its length.
+   */
+  jobText(jobId: string): string {
+    return `${this.prefix}:job:${jobId}:text`;
+  }
+
   /** Hash of a job's live state that polling reads without replaying the stream. */
   jobState(jobId: string): string {
     return `${this.prefix}:job:${jobId}:state`;

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { GenerateJobData, GenerateJobResult, JobRequest, JobStatus } from '@sambay/shared/queue/job-data';
 import { JobStateField, parseJobState, type JobStateFields } from '@sambay/shared/queue/job-state';
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { pendingTtlSeconds } from '@sambay/shared/queue/retention';
 import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
 import { PRIORITY_MAX } from '../validation/job-request.js';
 import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
@@ -29,8 +30,6 @@ export interface BatchView {
 export const JOB_ID = /^job_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const BATCH_ID = /^batch_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A queued job's stream and state must outlive its wait; the worker sets RESULT_TTL when it finishes. */
-const PENDING_TTL_EXTRA_SECONDS = 24 * 3600;
 
 /**
  * Maps our priority (higher runs sooner, 0 default) onto BullMQ's (lower runs sooner, 1..2^21).
@@ -50,7 +49,7 @@ export class JobStore {
   constructor(private readonly options: JobStoreOptions) {
     this.redis = options.redis;
     this.keys = options.keys;
-    this.pendingTtl = options.resultTtlSeconds + PENDING_TTL_EXTRA_SECONDS;
+    this.pendingTtl = pendingTtlSeconds(options.resultTtlSeconds);
     this.queue = new Queue(options.keys.queueName, { prefix: options.keys.bullPrefix, connection: options.redis });
   }
 
@@ -112,12 +111,16 @@ export class JobStore {
   /** The poll view of a job, or null when no such job exists (or it has expired). */
   async getJob(id: string): Promise<JobView | null> {
     if (!JOB_ID.test(id)) return null;
-    const [hash, bull] = await Promise.all([this.redis.hgetall(this.keys.jobState(id)), this.bullInfo(id)]);
+    const [hash, text, bull] = await Promise.all([
+      this.redis.hgetall(this.keys.jobState(id)),
+      this.redis.get(this.keys.jobText(id)),
+      this.bullInfo(id),
+    ]);
     const state = parseJobState(hash);
     const status = resolveStatus(state, bull);
     if (status === null) return null;
     const position = status === 'queued' ? await this.queuePosition(id) : null;
-    return buildJobView(id, status, state, bull, position, Date.now());
+    return buildJobView(id, status, state, text ?? '', bull, position, Date.now());
   }
 
   async getBatch(id: string): Promise<BatchView | null> {

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { WaitingError } from 'bullmq';
+import { UnrecoverableError, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FinishReason, GenerationEvent } from '@sambay/shared/generation/generation-request';
@@ -9,7 +9,6 @@ import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
 import { JobStateField as F } from '@sambay/shared/queue/job-state';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
-import { EngineJobError } from '../worker-errors.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';
 import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
 import { ProgressMeter } from './progress-meter.js';
@@ -82,7 +81,7 @@ export class JobRun implements ActiveJob {
     const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
     this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
     this.text = previous.text;
-    writer.open(this.jobId, { nextIndex: previous.tokenIds.length, text: previous.text });
+    writer.open(this.jobId, { nextIndex: previous.tokenIds.length });
 
     if (this.cancelRequested || (await isCancelled(redis, keys, this.jobId))) {
       return this.complete({ type: 'finished', reason: 'cancelled', promptTokens: 0, generatedTokens: previous.tokenIds.length }, startedAt);
@@ -135,7 +134,8 @@ export class JobRun implements ActiveJob {
     if (ending.type === 'failed') {
       const state = { [F.status]: 'failed', [F.error]: ending.message, [F.finishedAt]: String(finishedAt) };
       await this.deps.writer.finish(this.jobId, { type: 'error', message: ending.message }, state);
-      throw new EngineJobError(ending.message);
+      // Not retried: the stream already ends with `error`, and a retry would write after a terminal event.
+      throw new UnrecoverableError(ending.message);
     }
     const result = this.result(ending, startedAt, finishedAt);
     const status = ending.reason === 'cancelled' ? 'cancelled' : 'completed';
@@ -146,7 +146,6 @@ export class JobRun implements ActiveJob {
       [F.promptTokens]: String(ending.promptTokens),
       [F.generatedTokens]: String(ending.generatedTokens),
       [F.tokensPerSecond]: String(this.progress.report(ending.generatedTokens, finishedAt).tokens_per_second),
-      [F.text]: this.text,
     });
     return result;
   }

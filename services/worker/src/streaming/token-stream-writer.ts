@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
 import { StreamWriteError } from '../worker-errors.js';
-import { JobStateField, type JobStateFields } from '@sambay/shared/queue/job-state';
+import type { JobStateFields } from '@sambay/shared/queue/job-state';
 
 export interface TokenStreamWriterOptions {
   /** Connection for stream and state writes; commands on one connection apply in send order. */
@@ -10,16 +10,16 @@ export interface TokenStreamWriterOptions {
   keys: QueueKeys;
   /** Longest time a token waits before it is written. @defaultValue STREAM_FLUSH_MS (50) */
   flushMs: number;
-  /** Lifetime of a finished job's stream and state hash. @defaultValue RESULT_TTL_SECONDS (3600) */
+  /** Lifetime of a finished job's stream, state hash and text. @defaultValue RESULT_TTL_SECONDS (3600) */
   ttlSeconds: number;
+  /** Lifetime of an unfinished job's text, should no attempt ever finish it. */
+  pendingTtlSeconds: number;
 }
 
 /** Where a job's stream stands: what the next token chunk continues from. */
 export interface StreamPosition {
   /** Index of the next token to be written. */
   nextIndex: number;
-  /** Text already in the stream. */
-  text: string;
 }
 
 interface OpenJob {
@@ -28,15 +28,13 @@ interface OpenJob {
   tokenIds: number[];
   text: string;
   state: JobStateFields;
-  /** Everything streamed or buffered, for the state hash's `text`. */
-  textSoFar: string;
   /** The first failed write; the job cannot finish cleanly after it (its stream has a gap). */
   error: Error | null;
 }
 
 /**
  * Groups the token output of every job this process runs into one pipelined round trip per flush
- * interval: per job one XADD of a `tokens` chunk plus one HSET of its state. Token-by-token writes
+ * interval: per job one XADD of a `tokens` chunk, one APPEND of its text and one HSET of its state. Token-by-token writes
  * would cost a round trip per token per sequence (see SERVING.md: XADD ~15k/s alone, ~68k/s pipelined).
  * Non-token events go through the same buffer so a job's stream stays in order.
  */
@@ -48,7 +46,7 @@ export class TokenStreamWriter {
 
   /** Starts buffering for a job whose stream already holds `position` (nothing, or an earlier attempt). */
   open(jobId: string, position: StreamPosition): void {
-    this.jobs.set(jobId, { nextIndex: position.nextIndex, tokenIds: [], text: '', state: {}, textSoFar: position.text, error: null });
+    this.jobs.set(jobId, { nextIndex: position.nextIndex, tokenIds: [], text: '', state: {}, error: null });
   }
 
   isOpen(jobId: string): boolean {
@@ -60,7 +58,6 @@ export class TokenStreamWriter {
     const job = this.job(jobId);
     job.tokenIds.push(...tokenIds);
     job.text += text;
-    job.textSoFar += text;
     Object.assign(job.state, state);
     // A failed timed flush is recorded on its jobs and reported by `finish`.
     this.timer ??= setTimeout(() => this.flush().catch(() => undefined), this.options.flushMs);
@@ -88,6 +85,7 @@ export class TokenStreamWriter {
     pipe.hset(this.options.keys.jobState(jobId), state);
     pipe.expire(this.options.keys.jobStream(jobId), this.options.ttlSeconds);
     pipe.expire(this.options.keys.jobState(jobId), this.options.ttlSeconds);
+    pipe.expire(this.options.keys.jobText(jobId), this.options.ttlSeconds);
     this.jobs.delete(jobId);
     await this.exec(pipe, [job]);
     if (job.error) throw job.error;
@@ -123,14 +121,15 @@ export class TokenStreamWriter {
     return job;
   }
 
-  /** Moves a job's buffer into `pipe`: one `tokens` chunk and one HSET. Returns whether it added anything. */
+  /** Moves a job's buffer into `pipe`: one `tokens` chunk, the text APPENDed, one HSET. Returns whether it added anything. */
   private drain(pipe: ChainableCommander, jobId: string, job: OpenJob): boolean {
     const state: JobStateFields = { ...job.state };
     const hasTokens = job.tokenIds.length > 0 || job.text.length > 0;
     if (hasTokens) {
       const event: StreamEvent = { type: 'tokens', index: job.nextIndex, token_ids: job.tokenIds, text: job.text };
       pipe.xadd(this.options.keys.jobStream(jobId), '*', ...encodeStreamEvent(event));
-      state[JobStateField.text] = job.textSoFar;
+      pipe.append(this.options.keys.jobText(jobId), job.text);
+      pipe.expire(this.options.keys.jobText(jobId), this.options.pendingTtlSeconds);
       job.nextIndex += job.tokenIds.length;
     }
     if (Object.keys(state).length > 0) pipe.hset(this.options.keys.jobState(jobId), state);
