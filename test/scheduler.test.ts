@@ -121,3 +121,18 @@ test('cancel stops a running sequence within a step and leaves the others alone'
   const alone = (await run([requests[1]!])).get('other')!;
   assert.deepEqual(outcomes.get('other')!.tokenIds, alone.tokenIds);
 });
+
+test('a sequence whose sampling fails is failed alone; the batch goes on', async () => {
+  const events: GenerationEvent[] = [];
+  const scheduler = new Scheduler(engine, tokenizer, { maxSequences: 4, onEvent: (e) => events.push(e) });
+  // top_p outside (0, 1] trips the sampler's invariant check (the API would have refused it).
+  scheduler.submit(request('bad', 'Bad', 1, 10, { sampling: { temperature: 1, topK: 0, topP: 20, seed: 1 } }));
+  scheduler.submit(request('good', 'Good', 2, 10));
+  await scheduler.close();
+  const failed = events.find((e) => e.type === 'failed');
+  assert.equal(failed?.id, 'bad');
+  assert.match((failed as { message: string }).message, /topP/);
+  const good = events.filter((e) => e.id === 'good');
+  assert.equal(good.at(-1)?.type, 'finished');
+  assert.deepEqual(good.flatMap((e) => (e.type === 'tokens' ? e.tokenIds : [])), (await run([request('good', 'Good', 2, 10)])).get('good')!.tokenIds);
+});

@@ -1,7 +1,7 @@
 import type { InferenceEngine } from '../engine/inference-engine.js';
 import type { SequenceBatch } from '../state/sequence-batch.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { ActiveSequence } from './active-sequence.js';
+import { ActiveSequence, type StepOutcome } from './active-sequence.js';
 import type { FinishReason, GenerationEvent, GenerationRequest } from './generation-request.js';
 
 export interface SchedulerOptions {
@@ -59,7 +59,8 @@ export class Scheduler {
   }
 
   private wake(): void {
-    this.loop ??= this.run().finally(() => {
+    // A failure outside any one sequence (a bug) fails the running ones rather than the process.
+    this.loop ??= this.run().catch((error: Error) => this.failAll(error)).finally(() => {
       this.loop = null;
       if (this.waiting.length > 0) this.wake();
     });
@@ -127,16 +128,28 @@ export class Scheduler {
 
   /** Samples the next token of one sequence and emits what it produced. */
   private advance(seq: number, active: ActiveSequence, logits: Float32Array): void {
-    const { tokenIds, text, finished } = active.accept(logits);
-    this.emitTokens(active, tokenIds, text);
-    if (finished) this.finish(seq, finished);
+    let outcome: StepOutcome;
+    try {
+      outcome = active.accept(logits);
+    } catch (error) {
+      // One sequence's sampling failure must not end the others.
+      this.emit({ type: 'failed', id: this.drop(seq).id, message: (error as Error).message });
+      return;
+    }
+    this.emitTokens(active, outcome.tokenIds, outcome.text);
+    if (outcome.finished) this.finish(seq, outcome.finished);
   }
 
   private finish(seq: number, reason: FinishReason): void {
+    this.emitFinished(this.drop(seq), reason);
+  }
+
+  /** Takes a sequence out of the batch; its state is released. */
+  private drop(seq: number): ActiveSequence {
     const active = this.running.get(seq)!;
     this.running.delete(seq);
     this.batch.remove(seq);
-    this.emitFinished(active, reason);
+    return active;
   }
 
   /** A resumed request whose earlier attempt already produced its last token: only `finished` is owed. */
@@ -156,11 +169,7 @@ export class Scheduler {
   }
 
   private failAll(error: Error): void {
-    for (const [seq, active] of this.running) {
-      this.batch.remove(seq);
-      this.emit({ type: 'failed', id: active.id, message: error.message });
-    }
-    this.running.clear();
+    for (const seq of [...this.running.keys()]) this.emit({ type: 'failed', id: this.drop(seq).id, message: error.message });
   }
 
   private emit(event: GenerationEvent): void {
