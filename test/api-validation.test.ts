@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { encodeStreamEvent } from '@sambay/shared/queue/stream-event';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
-import { connectRedis, deleteKeys, testPrefix } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 
 // The API runs as a built process with no worker, so every job stays queued unless a test moves it.
 

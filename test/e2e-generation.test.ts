@@ -18,7 +18,8 @@ import { loadTokenizer } from '@sambay/shared/tokenizer/load-tokenizer';
 import type { Tokenizer } from '@sambay/shared/tokenizer/tokenizer';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
 import { openSse, type SseEvent } from './helpers/sse-client.js';
-import { connectRedis, deleteKeys, startWorkerProcess, testPrefix, type WorkerProcess } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
 
 const MAX_BODY_BYTES = 4096;
 const MAX_QUEUE_DEPTH = 5;

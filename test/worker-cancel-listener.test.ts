@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { CancelListener, isCancelled } from '@sambay/worker/cancellation/cancel-listener';
-import { connectRedis, deleteKeys, testPrefix } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 
 const redis = connectRedis();
 const prefix = testPrefix();

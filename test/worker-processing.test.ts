@@ -11,7 +11,8 @@ import type { GenerateJobData, GenerateJobResult, JobRequest } from '@sambay/sha
 import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { decodeStreamEvent, encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
 import { writeModelDir } from '@sambay/shared/model/write-model-dir';
-import { connectRedis, deleteKeys, startWorkerProcess, testPrefix, type WorkerProcess } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
 
 const TTL = 300;
 const prefix = testPrefix();

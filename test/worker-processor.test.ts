@@ -13,7 +13,7 @@ import type { EngineListener, GenerationEngine } from '@sambay/worker/engine/gen
 import { ActiveJobs } from '@sambay/worker/processor/active-jobs';
 import { createGenerateProcessor } from '@sambay/worker/processor/generate-processor';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
-import { connectRedis, deleteKeys, testPrefix } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 
 /** Emits token `step` with text `t<step> ` every `stepMs`; resumes at resumeTokens.length like the real scheduler. */
 class ScriptedEngine implements GenerationEngine {

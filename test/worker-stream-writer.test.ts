@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { decodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
-import { connectRedis, deleteKeys, testPrefix } from './helpers/worker-process.js';
+import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 
 let redis: Redis;
 const prefix = testPrefix();
