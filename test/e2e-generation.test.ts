@@ -12,6 +12,7 @@ import type { FinishReason, GenerationEvent, GenerationRequest } from '@sambay/s
 import { Scheduler } from '@sambay/shared/generation/scheduler';
 import { loadModelDir } from '@sambay/shared/model/model-dir';
 import { writeModelDir } from '@sambay/shared/model/write-model-dir';
+import type { JobRequest } from '@sambay/shared/queue/job-data';
 import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import type { StreamEvent } from '@sambay/shared/queue/stream-event';
 import { loadTokenizer } from '@sambay/shared/tokenizer/load-tokenizer';
@@ -27,15 +28,7 @@ const WORKER_MAX_SEQUENCES = 2;
 const EVENT_ID = /^\d+-\d+$/;
 
 /** The HTTP job fields this file sends (every one explicit, so nothing depends on API defaults). */
-interface JobBody {
-  prompt: string;
-  max_tokens: number;
-  temperature: number;
-  top_p: number;
-  top_k: number;
-  seed: number;
-  stop: string[];
-}
+type JobBody = Omit<JobRequest, 'priority' | 'metadata'>;
 
 /** One generation by the engine alone. */
 interface Alone {
