@@ -1,15 +1,9 @@
-import { SambayError } from '../errors/sambay-error.js';
 import { sampleToken } from '../sampling/sampler.js';
 import { StopCriteria, type StopStatus } from '../sampling/stop-criteria.js';
+import { EmptyPromptError } from '../state/state-errors.js';
 import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { FinishReason, GenerationRequest } from './generation-request.js';
-
-export class EmptyPromptError extends SambayError {
-  constructor() {
-    super('empty_prompt', 'the prompt encodes to no tokens');
-  }
-}
 
 /** What one sampled token produced: the text now safe to stream, and whether the sequence is done. */
 export interface StepOutcome {
@@ -39,7 +33,7 @@ export class ActiveSequence {
     tokenizer: Tokenizer,
   ) {
     const promptIds = tokenizer.encode(request.prompt);
-    if (promptIds.length === 0) throw new EmptyPromptError();
+    if (promptIds.length === 0) throw new EmptyPromptError(0);
     this.id = request.id;
     this.promptTokens = promptIds.length;
     this.detokenizer = new StreamingDetokenizer(tokenizer);
