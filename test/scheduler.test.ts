@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
 import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
-import { Scheduler } from '@sambay/shared/generation/scheduler';
+import { prefillGroups, Scheduler } from '@sambay/shared/generation/scheduler';
 import { parseConfig } from '@sambay/shared/model/config';
 import { initWeights } from '@sambay/shared/model/init-weights';
 import { planLayers } from '@sambay/shared/model/layer-plan';
@@ -135,4 +135,42 @@ test('a sequence whose sampling fails is failed alone; the batch goes on', async
   const good = events.filter((e) => e.id === 'good');
   assert.equal(good.at(-1)?.type, 'finished');
   assert.deepEqual(good.flatMap((e) => (e.type === 'tokens' ? e.tokenIds : [])), (await run([request('good', 'Good', 2, 10)])).get('good')!.tokenIds);
+});
+
+test('prefill groups keep admission order and stay within batch x T^2, long prompts alone', () => {
+  const seqs = [10, 10, 10, 40, 10, 10].map((n, i) => ({ i, contextIds: Array<number>(n).fill(0) }));
+  const groups = prefillGroups(seqs, 1000);
+  assert.deepEqual(groups.map((g) => g.map((s) => s.i)), [[0, 1, 2], [3], [4, 5]]);
+  for (const g of groups.filter((g) => g.length > 1)) {
+    const t = Math.max(...g.map((s) => s.contextIds.length));
+    assert.ok(g.length * t * t <= 1000);
+  }
+});
+
+test('a budget that splits the prefill changes no output', async () => {
+  const requests = [1, 2, 3].map((seed) => request(`p${seed}`, `prompt number ${seed}`, seed, 12));
+  const split = new Map<string, number[]>();
+  const scheduler = new Scheduler(engine, tokenizer, {
+    maxSequences: 8,
+    prefillBudget: 1,
+    onEvent: (e) => e.type === 'tokens' && split.set(e.id, [...(split.get(e.id) ?? []), ...e.tokenIds]),
+  });
+  requests.forEach((r) => scheduler.submit(r));
+  await scheduler.close();
+  const together = await run(requests, 8);
+  for (const r of requests) assert.deepEqual(split.get(r.id), together.get(r.id)!.tokenIds);
+});
+
+test('contexts longer than one prefill go through decode steps and produce the same tokens', async () => {
+  const requests = [request('long', 'A prompt longer than the prefill head', 4, 16), request('short', 'ab', 5, 16)];
+  const tokens = new Map<string, number[]>();
+  const scheduler = new Scheduler(engine, tokenizer, {
+    maxSequences: 8,
+    maxPrefillTokens: 5,
+    onEvent: (e) => e.type === 'tokens' && tokens.set(e.id, [...(tokens.get(e.id) ?? []), ...e.tokenIds]),
+  });
+  requests.forEach((r) => scheduler.submit(r));
+  await scheduler.close();
+  const plain = await run(requests, 8);
+  for (const r of requests) assert.deepEqual(tokens.get(r.id), plain.get(r.id)!.tokenIds, r.id);
 });

@@ -14,7 +14,8 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Jobs waiting in the queue beyond which POST /v1/jobs answers 429. */
   MAX_QUEUE_DEPTH: int(10_000),
-  MAX_PROMPT_CHARS: int(32_768),
+  /** Prefill is not chunked yet: its attention scores grow with the square of the prompt. */
+  MAX_PROMPT_CHARS: int(8192),
   MAX_TOKENS_LIMIT: int(32_768),
   MAX_BATCH_JOBS: int(256),
   MAX_BODY_BYTES: int(1_048_576),

@@ -8,6 +8,35 @@ export interface SchedulerOptions {
   /** Sequences decoded together in one batch; further requests wait for a free place. */
   maxSequences: number;
   onEvent: (event: GenerationEvent) => void;
+  /**
+   * Upper bound on batch × longest_prompt² per prefill call: prefill attention materialises a
+   * [batch, heads, T, T] score tensor, so long prompts are prefilled in smaller groups (alone, past
+   * the budget) rather than padded together. @defaultValue 2^24
+   */
+  prefillBudget?: number;
+  /** Longest context one prefill call takes; the rest of a longer one goes through decode steps. @defaultValue 4096 */
+  maxPrefillTokens?: number;
+}
+
+const DEFAULT_PREFILL_BUDGET = 2 ** 24;
+const DEFAULT_MAX_PREFILL_TOKENS = 4096;
+
+/** Consecutive groups (admission order kept) whose padded size batch × T² stays within the budget. */
+export function prefillGroups<T extends { contextIds: readonly number[] }>(sequences: T[], budget: number): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let longest = 0;
+  for (const s of sequences) {
+    const t = Math.max(longest, s.contextIds.length);
+    if (group.length > 0 && (group.length + 1) * t * t > budget) {
+      groups.push(group);
+      [group, longest] = [[], 0];
+    }
+    group.push(s);
+    longest = Math.max(longest, s.contextIds.length);
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /**
@@ -24,7 +53,7 @@ export class Scheduler {
   private closed = false;
 
   constructor(
-    engine: InferenceEngine,
+    private readonly engine: InferenceEngine,
     private readonly tokenizer: Tokenizer,
     private readonly options: SchedulerOptions,
   ) {
@@ -84,7 +113,7 @@ export class Scheduler {
     }
   }
 
-  /** Prefills as many waiting requests as there are free places, in one batched prefill. */
+  /** Prefills as many waiting requests as there are free places, batched within the prefill budget. */
   private async admit(): Promise<void> {
     const free = this.options.maxSequences - this.running.size;
     if (free <= 0 || this.waiting.length === 0) return;
@@ -98,7 +127,13 @@ export class Scheduler {
         this.emit({ type: 'failed', id: request.id, message: (error as Error).message });
       }
     }
-    if (admitted.length === 0) return;
+    const head = this.options.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
+    const fits = admitted.filter((s) => s.contextIds.length <= head);
+    for (const group of prefillGroups(fits, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET)) await this.prefill(group);
+    for (const long of admitted.filter((s) => s.contextIds.length > head)) await this.prefillLong(long);
+  }
+
+  private async prefill(admitted: ActiveSequence[]): Promise<void> {
     let prefilled: { id: number; logits: Float32Array }[];
     try {
       prefilled = await this.batch.prefill(admitted.map((s) => s.contextIds));
@@ -106,12 +141,33 @@ export class Scheduler {
       for (const s of admitted) this.emit({ type: 'failed', id: s.id, message: (error as Error).message });
       return;
     }
-    prefilled.forEach(({ id: seq, logits }, i) => {
-      const active = admitted[i]!;
-      this.running.set(seq, active);
-      this.emit({ type: 'started', id: active.id, promptTokens: active.promptTokens });
-      this.advance(seq, active, logits);
-    });
+    prefilled.forEach(({ id: seq, logits }, i) => this.start(seq, admitted[i]!, logits));
+  }
+
+  /**
+   * A context past `maxPrefillTokens` (a long prompt, or a long generation being resumed): prefill
+   * its head, feed the rest one decode step at a time in a scratch batch (memory O(n) instead of
+   * the prefill's O(n^2)), then move the state into the shared batch. The other sequences wait.
+   */
+  private async prefillLong(active: ActiveSequence): Promise<void> {
+    const head = this.options.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
+    try {
+      const scratch = this.engine.newBatch();
+      const [first] = await scratch.prefill([active.contextIds.slice(0, head)]);
+      const id = first!.id;
+      let logits = first!.logits;
+      for (const token of active.contextIds.slice(head)) logits = (await scratch.step(new Map([[id, token]]))).get(id)!;
+      this.start(this.batch.importState(scratch.exportState(id)), active, logits);
+    } catch (error) {
+      this.emit({ type: 'failed', id: active.id, message: (error as Error).message });
+    }
+  }
+
+  /** A prefilled sequence joins the running ones and takes its first sampled token. */
+  private start(seq: number, active: ActiveSequence, logits: Float32Array): void {
+    this.running.set(seq, active);
+    this.emit({ type: 'started', id: active.id, promptTokens: active.promptTokens });
+    this.advance(seq, active, logits);
   }
 
   private async decodeStep(): Promise<void> {
