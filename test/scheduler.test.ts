@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
 import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
-import { prefillGroups, Scheduler } from '@sambay/shared/generation/scheduler';
+import { prefillGroups, Scheduler, type SchedulerOptions } from '@sambay/shared/generation/scheduler';
 import { parseConfig } from '@sambay/shared/model/config';
 import { initWeights } from '@sambay/shared/model/init-weights';
 import { planLayers } from '@sambay/shared/model/layer-plan';
@@ -31,10 +31,16 @@ interface Outcome {
 }
 
 /** Runs requests through one scheduler and collects each one's streamed text, tokens and end. */
-async function run(requests: GenerationRequest[], maxSequences = 8, during?: (s: Scheduler, events: GenerationEvent[]) => void) {
+async function run(
+  requests: GenerationRequest[],
+  maxSequences = 8,
+  during?: (s: Scheduler, events: GenerationEvent[]) => void,
+  limits: Pick<SchedulerOptions, 'prefillBudget' | 'maxPrefillTokens'> = {},
+) {
   const events: GenerationEvent[] = [];
   const scheduler = new Scheduler(engine, tokenizer, {
     maxSequences,
+    ...limits,
     onEvent: (event) => {
       events.push(event);
       during?.(scheduler, events);
@@ -149,28 +155,14 @@ test('prefill groups keep admission order and stay within batch x T^2, long prom
 
 test('a budget that splits the prefill changes no output', async () => {
   const requests = [1, 2, 3].map((seed) => request(`p${seed}`, `prompt number ${seed}`, seed, 12));
-  const split = new Map<string, number[]>();
-  const scheduler = new Scheduler(engine, tokenizer, {
-    maxSequences: 8,
-    prefillBudget: 1,
-    onEvent: (e) => e.type === 'tokens' && split.set(e.id, [...(split.get(e.id) ?? []), ...e.tokenIds]),
-  });
-  requests.forEach((r) => scheduler.submit(r));
-  await scheduler.close();
+  const split = await run(requests, 8, undefined, { prefillBudget: 1 });
   const together = await run(requests, 8);
-  for (const r of requests) assert.deepEqual(split.get(r.id), together.get(r.id)!.tokenIds);
+  for (const r of requests) assert.deepEqual(split.get(r.id)!.tokenIds, together.get(r.id)!.tokenIds);
 });
 
 test('contexts longer than one prefill go through decode steps and produce the same tokens', async () => {
   const requests = [request('long', 'A prompt longer than the prefill head', 4, 16), request('short', 'ab', 5, 16)];
-  const tokens = new Map<string, number[]>();
-  const scheduler = new Scheduler(engine, tokenizer, {
-    maxSequences: 8,
-    maxPrefillTokens: 5,
-    onEvent: (e) => e.type === 'tokens' && tokens.set(e.id, [...(tokens.get(e.id) ?? []), ...e.tokenIds]),
-  });
-  requests.forEach((r) => scheduler.submit(r));
-  await scheduler.close();
+  const stepped = await run(requests, 8, undefined, { maxPrefillTokens: 5 });
   const plain = await run(requests, 8);
-  for (const r of requests) assert.deepEqual(tokens.get(r.id), plain.get(r.id)!.tokenIds, r.id);
+  for (const r of requests) assert.deepEqual(stepped.get(r.id)!.tokenIds, plain.get(r.id)!.tokenIds, r.id);
 });
