@@ -92,5 +92,5 @@ test('release writes what is buffered and leaves the stream open, without a TTL'
   assert.deepEqual(await readStream('d'), [{ type: 'tokens', index: 0, token_ids: [7, 8], text: 'ab' }]);
   assert.equal(await redis.ttl(keys.jobStream('d')), -1);
   assert.throws(() => writer.append('d', [9], 'c'), { name: 'StreamWriteError' });
-  await writer.close();
+  await writer.flush();
 });

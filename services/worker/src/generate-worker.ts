@@ -89,7 +89,7 @@ export class GenerateWorker {
       this.activeJobs.handBackAll();
       await Promise.race([closed, sleep(HAND_BACK_MS)]);
     }
-    await this.writer.close().catch((error: Error) => this.logger.error({ err: error }, 'final stream flush failed'));
+    await this.writer.flush().catch((error: Error) => this.logger.error({ err: error }, 'final stream flush failed'));
     await this.cancels.close();
     await this.engine.terminate();
     await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));

@@ -81,7 +81,3 @@ export function planLayers(config: ModelConfig): LayerPlan {
     kvSourceLayer: kvSourceLayer >= 0 ? kvSourceLayer : null,
   };
 }
-
-/** Layers that keep per-sequence state between decode steps. */
-export const hasMambaState = (l: LayerSpec) => l.kind === 'mamba';
-export const hasKvCache = (l: LayerSpec) => l.kind === 'sliding_attention' || l.kind === 'full_attention';

@@ -108,12 +108,15 @@ export class JobStore {
     return ids;
   }
 
-  /** The poll view of a job, or null when no such job exists (or it has expired). */
-  async getJob(id: string): Promise<JobView | null> {
+  /**
+   * The poll view of a job, or null when no such job exists (or it has expired). Callers that only
+   * need its status pass `withText: false` and skip reading a long generation's text.
+   */
+  async getJob(id: string, { withText = true } = {}): Promise<JobView | null> {
     if (!JOB_ID.test(id)) return null;
     const [hash, text, bull] = await Promise.all([
       this.redis.hgetall(this.keys.jobState(id)),
-      this.redis.get(this.keys.jobText(id)),
+      withText ? this.redis.get(this.keys.jobText(id)) : null,
       this.bullInfo(id),
     ]);
     const state = parseJobState(hash);
@@ -128,7 +131,7 @@ export class JobStore {
     const hash = await this.redis.hgetall(this.keys.batch(id));
     if (!hash.job_ids) return null;
     const jobIds = JSON.parse(hash.job_ids) as string[];
-    const views = await Promise.all(jobIds.map((jobId) => this.getJob(jobId)));
+    const views = await Promise.all(jobIds.map((jobId) => this.getJob(jobId, { withText: false })));
     const counts: BatchView['counts'] = { total: jobIds.length, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, expired: 0 };
     const jobs = views.map((view, i) => {
       if (!view) {

@@ -47,7 +47,7 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
   router.get('/v1/jobs/:id/events', async (req, res) => {
     const id = req.params.id;
     const afterId = resumeFrom(req);
-    if (!(await options.store.getJob(id))) throw ApiError.notFound('job', id);
+    if (!(await options.store.getJob(id, { withText: false }))) throw ApiError.notFound('job', id);
     const log = res.locals.log as Logger;
     const sse = new SseWriter(res);
     const redis = options.store.blockingConnection();
@@ -79,7 +79,7 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
 
 /** Null while the job can still write events; else the message for a stream that ended without a terminal event. */
 async function jobEnded(store: JobStore, id: string): Promise<string | null> {
-  const view = await store.getJob(id);
+  const view = await store.getJob(id, { withText: false });
   if (!view) return 'the job has expired';
   if (!isFinished(view.status)) return null;
   return view.error ?? `the job is ${view.status} but its stream has no final event`;

@@ -110,11 +110,6 @@ export class TokenStreamWriter {
     if (flushed.length > 0) await this.exec(pipe, flushed);
   }
 
-  /** Writes everything buffered; the writer stays usable. */
-  async close(): Promise<void> {
-    await this.flush();
-  }
-
   private job(jobId: string): OpenJob {
     const job = this.jobs.get(jobId);
     if (!job) throw new StreamWriteError(jobId, 'the job is not open in this writer');
