@@ -3,15 +3,13 @@
 // Used by `npm start` and by the compose `model-init` service: `node scripts/ensure-model.js [DIR]`.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { fileURLToPath } from 'node:url';
 
 /** Returns true when it wrote a model, false when `dir` already held one. */
 export async function ensureModel(dir) {
   if (existsSync(join(dir, 'config.json'))) return false;
   // Imported here so a missing build shows up as a clear message from the caller, not at load.
-  const { writeModelDir } = await import(pathToFileURL(join(root, 'shared/dist/model/write-model-dir.js')).href);
+  const { writeModelDir } = await import('@sambay/engine/model');
   await writeModelDir(dir, { preset: 'tiny', seed: 0 });
   return true;
 }

@@ -80,7 +80,7 @@ async function findRedis() {
 }
 
 function ensureBuilt() {
-  if (existsSync(API_MAIN) && existsSync(WORKER_MAIN) && existsSync(join(root, 'shared/dist/model/write-model-dir.js'))) return;
+  if (existsSync(API_MAIN) && existsSync(WORKER_MAIN) && existsSync(join(root, 'shared/engine/dist/model/index.js'))) return;
   say('build output missing: running `tsc -b` (npm run build)');
   return new Promise((done, fail) => {
     const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });

@@ -4,8 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { encodeStreamEvent } from '@sambay/shared/queue/stream-event';
+import { encodeStreamEvent, QueueKeys } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 

@@ -7,16 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
-import type { FinishReason, GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
-import { Scheduler } from '@sambay/shared/generation/scheduler';
-import { loadModelDir } from '@sambay/shared/model/model-dir';
-import { writeModelDir } from '@sambay/shared/model/write-model-dir';
-import type { JobRequest } from '@sambay/shared/queue/job-data';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import type { StreamEvent } from '@sambay/shared/queue/stream-event';
-import { loadTokenizer } from '@sambay/shared/tokenizer/load-tokenizer';
-import type { Tokenizer } from '@sambay/shared/tokenizer/tokenizer';
+import { CompiledModel, type FinishReason, type GenerationEvent, type GenerationRequest, Scheduler } from '@sambay/engine';
+import { loadModelDir, writeModelDir } from '@sambay/engine/model';
+import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
+import { loadTokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
 import { openSse, type SseEvent } from './helpers/sse-client.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
@@ -45,14 +39,14 @@ class EngineAlone {
   private readonly scheduler: Scheduler;
   private next = 0;
 
-  private constructor(private readonly engine: InferenceEngine, tokenizer: Tokenizer) {
+  private constructor(private readonly engine: CompiledModel, tokenizer: Tokenizer) {
     this.scheduler = new Scheduler(engine, tokenizer, { maxSequences: 1, onEvent: (event) => this.onEvent(event) });
   }
 
   static async load(modelDir: string): Promise<EngineAlone> {
     const model = await loadModelDir(modelDir);
     const tokenizer = await loadTokenizer(model.tokenizerPath, model.config);
-    return new EngineAlone(await InferenceEngine.create(model), tokenizer);
+    return new EngineAlone(await CompiledModel.create(model), tokenizer);
   }
 
   /** Maps the HTTP fields by their documented meaning (written here, not taken from the worker). */

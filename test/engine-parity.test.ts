@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
-import { EmptyPromptError, StepTokensError } from '@sambay/shared/state/state-errors';
-import type { SequenceBatch } from '@sambay/shared/state/sequence-batch';
-import type { ModelSpec } from '@sambay/shared/model/model-spec';
-import { referenceLogits } from '@sambay/shared/reference/forward';
+import { CompiledModel, EmptyPromptError, type SequenceBatch, StepTokensError } from '@sambay/engine';
+import type { ModelSpec } from '@sambay/engine/model';
+import { referenceLogits } from '@sambay/engine/reference';
 import { tinySpec } from './helpers/models.js';
 
 /** Cached decoding against the reference's full recomputation, for several model shapes. */
@@ -30,8 +28,8 @@ async function cachedLogits(batch: SequenceBatch, ids: number[], k: number): Pro
   return out;
 }
 
-async function withEngine(spec: ModelSpec, run: (engine: InferenceEngine) => Promise<void>): Promise<void> {
-  const engine = await InferenceEngine.create(spec, { intraOpThreads: 1 });
+async function withEngine(spec: ModelSpec, run: (engine: CompiledModel) => Promise<void>): Promise<void> {
+  const engine = await CompiledModel.create(spec, { intraOpThreads: 1 });
   try {
     await run(engine);
   } finally {

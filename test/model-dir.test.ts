@@ -3,11 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CheckpointError, ConfigError, ModelDirError } from '@sambay/shared/errors/sambay-error';
-import { loadModelDir } from '@sambay/shared/model/model-dir';
-import { presetConfig } from '@sambay/shared/model/presets';
-import { readSafetensors, writeSafetensors } from '@sambay/shared/model/safetensors';
-import { writeModelDir } from '@sambay/shared/model/write-model-dir';
+import { CheckpointError, ConfigError, loadModelDir, ModelDirError, presetConfig, readSafetensors, writeModelDir, writeSafetensors } from '@sambay/engine/model';
 
 let root: string;
 let valid: string; // a written tiny model every broken variant starts from

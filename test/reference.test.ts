@@ -1,20 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tensor } from '@sambay/shared/model/tensor';
-import { referenceLogits } from '@sambay/shared/reference/forward';
-import { differentialAttention, lambdaInit, type DiffAttentionParams } from '@sambay/shared/reference/differential-attention';
-import { emptyMambaState, mambaStep, type MambaWeights } from '@sambay/shared/reference/mamba';
-import { gmu } from '@sambay/shared/reference/gmu';
-import { mlp } from '@sambay/shared/reference/mlp';
+import { initWeights, loadModelDir, parseConfig, planLayers, presetConfig, tensor, transformerLayerTypes, writeModelDir } from '@sambay/engine/model';
+import { type DiffAttentionParams, differentialAttention, emptyMambaState, gmu, lambdaInit, mambaStep, type MambaWeights, mlp, referenceLogits } from '@sambay/engine/reference';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initWeights } from '@sambay/shared/model/init-weights';
-import { parseConfig } from '@sambay/shared/model/config';
-import { planLayers } from '@sambay/shared/model/layer-plan';
-import { loadModelDir } from '@sambay/shared/model/model-dir';
-import { presetConfig, transformerLayerTypes } from '@sambay/shared/model/presets';
-import { writeModelDir } from '@sambay/shared/model/write-model-dir';
 import { tinySpec } from './helpers/models.js';
 
 /** The oracle itself: properties of the whole forward pass, and blocks against hand-computed values. */

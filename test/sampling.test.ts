@@ -1,9 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { uniformAt } from '@sambay/shared/sampling/rng';
-import { sampleToken } from '@sambay/shared/sampling/sampler';
-import { SamplingInvariantError } from '@sambay/shared/sampling/sampling-error';
-import type { SamplingParams } from '@sambay/shared/sampling/sampling-params';
+import { sampleToken, SamplingInvariantError, type SamplingParams, uniformAt } from '@sambay/engine';
 
 const params = (p: Partial<SamplingParams>): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
 

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
-import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
-import { prefillGroups, Scheduler, type SchedulerOptions } from '@sambay/shared/generation/scheduler';
-import { parseConfig } from '@sambay/shared/model/config';
-import { initWeights } from '@sambay/shared/model/init-weights';
-import { planLayers } from '@sambay/shared/model/layer-plan';
-import { ByteTokenizer } from '@sambay/shared/tokenizer/byte-tokenizer';
+import { CompiledModel, type GenerationEvent, type GenerationRequest, prefillGroups, Scheduler, type SchedulerOptions } from '@sambay/engine';
+import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
+import { ByteTokenizer } from '@sambay/engine/tokenizer';
 
 // A byte-level model small enough that a test decodes hundreds of tokens in well under a second.
 const config = parseConfig({
@@ -15,10 +11,10 @@ const config = parseConfig({
 });
 const plan = planLayers(config);
 const tokenizer = new ByteTokenizer();
-let engine: InferenceEngine;
+let engine: CompiledModel;
 
 before(async () => {
-  engine = await InferenceEngine.create({ config, plan, weights: initWeights(config, plan, 3) });
+  engine = await CompiledModel.create({ config, plan, weights: initWeights(config, plan, 3) });
 });
 after(() => engine.release());
 

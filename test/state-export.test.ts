@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceEngine } from '@sambay/shared/engine/inference-engine';
-import { StateConfigMismatchError, StateFormatError } from '@sambay/shared/state/state-errors';
-import { stateBlocks, stateLayout } from '@sambay/shared/state/state-layout';
+import { CompiledModel, stateBlocks, StateConfigMismatchError, StateFormatError, stateLayout } from '@sambay/engine';
 import { tinySpec } from './helpers/models.js';
 
 /** Exported state continues decoding exactly; its size is constant except for the full K/V. */
@@ -11,7 +9,7 @@ const overrides = { num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 
 /** Token ids valid for any vocabulary of at least 16 tokens. */
 const ids = Array.from({ length: 16 }, (_, i) => (i * 13 + 2) % 16);
 
-async function continueFrom(engine: InferenceEngine, state: Uint8Array, rest: number[]): Promise<Float32Array[]> {
+async function continueFrom(engine: CompiledModel, state: Uint8Array, rest: number[]): Promise<Float32Array[]> {
   const batch = engine.newBatch();
   const id = batch.importState(state);
   const out: Float32Array[] = [];
@@ -21,8 +19,8 @@ async function continueFrom(engine: InferenceEngine, state: Uint8Array, rest: nu
 
 test('export -> import (same engine, fresh engine, busy batch) -> continue equals never stopping', async () => {
   const spec = tinySpec(overrides, 11);
-  const engine = await InferenceEngine.create(spec, { intraOpThreads: 1 });
-  const fresh = await InferenceEngine.create(tinySpec(overrides, 11), { intraOpThreads: 1 });
+  const engine = await CompiledModel.create(spec, { intraOpThreads: 1 });
+  const fresh = await CompiledModel.create(tinySpec(overrides, 11), { intraOpThreads: 1 });
   try {
     const batch = engine.newBatch();
     const { id } = (await batch.prefill([ids.slice(0, 5)]))[0]!;
@@ -61,7 +59,7 @@ test('state bytes: Mamba and sliding parts constant, full K/V one row per token'
   const constant = (n: number) => stateBlocks(layout, n).filter((b) => !(layout.find((s) => s.layer === b.layer)!.kind === 'full'));
   assert.deepEqual(constant(1), constant(500));
 
-  const engine = await InferenceEngine.create(spec, { intraOpThreads: 1 });
+  const engine = await CompiledModel.create(spec, { intraOpThreads: 1 });
   try {
     const batch = engine.newBatch();
     const { id } = (await batch.prefill([ids.slice(0, 2)]))[0]!;
@@ -83,8 +81,8 @@ test('state bytes: Mamba and sliding parts constant, full K/V one row per token'
 });
 
 test('importing a state from a different config, or bytes that are no state, is rejected', async () => {
-  const a = await InferenceEngine.create(tinySpec(overrides, 1), { intraOpThreads: 1 });
-  const b = await InferenceEngine.create(tinySpec({ ...overrides, sliding_window: 4 }, 1), { intraOpThreads: 1 });
+  const a = await CompiledModel.create(tinySpec(overrides, 1), { intraOpThreads: 1 });
+  const b = await CompiledModel.create(tinySpec({ ...overrides, sliding_window: 4 }, 1), { intraOpThreads: 1 });
   try {
     const batch = a.newBatch();
     const { id } = (await batch.prefill([[1, 2, 3]]))[0]!;

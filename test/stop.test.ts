@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SamplingInvariantError } from '@sambay/shared/sampling/sampling-error';
-import { StopCriteria, type StopStatus } from '@sambay/shared/sampling/stop-criteria';
-import { ByteTokenizer } from '@sambay/shared/tokenizer/byte-tokenizer';
-import { StreamingDetokenizer } from '@sambay/shared/tokenizer/streaming-detokenizer';
+import { SamplingInvariantError, StopCriteria, type StopStatus } from '@sambay/engine';
+import { ByteTokenizer, StreamingDetokenizer } from '@sambay/engine/tokenizer';
 
 const EOS = 999;
 

@@ -3,12 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelDirError } from '@sambay/shared/errors/sambay-error';
-import { BYTE_BOS_ID, BYTE_EOS_ID, ByteTokenizer } from '@sambay/shared/tokenizer/byte-tokenizer';
-import { HfTokenizer } from '@sambay/shared/tokenizer/hf-tokenizer';
-import { loadTokenizer } from '@sambay/shared/tokenizer/load-tokenizer';
-import { StreamingDetokenizer } from '@sambay/shared/tokenizer/streaming-detokenizer';
-import type { Tokenizer } from '@sambay/shared/tokenizer/tokenizer';
+import { ModelDirError } from '@sambay/engine/model';
+import { BYTE_BOS_ID, BYTE_EOS_ID, ByteTokenizer, HfTokenizer, loadTokenizer, StreamingDetokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
 import { writeTokenizerFixture } from './helpers/tokenizer-fixture.js';
 
 const SAMPLES = [

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import { QueueKeys } from '@sambay/protocol';
 import { CancelListener, isCancelled } from '@sambay/worker/cancellation/cancel-listener';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 

@@ -7,10 +7,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
-import type { GenerateJobData, GenerateJobResult, JobRequest } from '@sambay/shared/queue/job-data';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { decodeStreamEvent, encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
-import { writeModelDir } from '@sambay/shared/model/write-model-dir';
+import { decodeStreamEvent, encodeStreamEvent, type GenerateJobData, type GenerateJobResult, type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
+import { writeModelDir } from '@sambay/engine/model';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
 

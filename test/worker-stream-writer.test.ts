@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { decodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+import { decodeStreamEvent, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 
@@ -60,7 +59,7 @@ test('chunks are contiguous, in order with other events, and finish sets the TTL
     await sleep(2);
   }
   const result = { text: 'r', finish_reason: 'length' as const, usage: { prompt_tokens: 1, completion_tokens: 35, total_tokens: 36 }, timings: { queue_ms: 0, time_to_first_token_ms: 0, total_ms: 0 } };
-  await writer.finish(jobId, { type: 'done', status: 'completed', result }, { status: 'completed' });
+  await writer.finish(jobId, { event: { type: 'done', status: 'completed', result }, state: { status: 'completed' }, result });
 
   const events = await readStream(jobId);
   const chunks = events.filter((e) => e.type === 'tokens');

@@ -1,7 +1,4 @@
-import { parseConfig } from '@sambay/shared/model/config';
-import { initWeights } from '@sambay/shared/model/init-weights';
-import { planLayers } from '@sambay/shared/model/layer-plan';
-import type { ModelSpec } from '@sambay/shared/model/model-spec';
+import { initWeights, type ModelSpec, parseConfig, planLayers } from '@sambay/engine/model';
 
 /**
  * Tiny SambaY models for tests: small enough that the pure-TypeScript reference runs a 100-token

@@ -1,7 +1,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '@sambay/shared/config/service-config';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import type { QueueKeys, ServiceConfig } from '@sambay/protocol';
 import { ApiError } from './errors/api-error.js';
 import { errorHandler } from './errors/error-handler.js';
 import { requestLogger } from './middleware/request-logger.js';

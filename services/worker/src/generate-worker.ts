@@ -1,11 +1,8 @@
-import { pendingTtlSeconds } from '@sambay/shared/queue/retention';
+import { type GenerateJobData, type GenerateJobResult, pendingTtlSeconds, QueueKeys, type ServiceConfig } from '@sambay/protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '@sambay/shared/config/service-config';
-import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/job-data';
-import { QueueKeys } from '@sambay/shared/queue/queue-keys';
 import { CancelListener } from './cancellation/cancel-listener.js';
 import { EngineClient } from './engine/engine-client.js';
 import { ActiveJobs } from './processor/active-jobs.js';

@@ -1,6 +1,6 @@
 /** Worker process: `node services/worker/dist/main.js`; all configuration comes from the environment. */
 import { pino } from 'pino';
-import { readServiceConfig } from '@sambay/shared/config/service-config';
+import { readServiceConfig } from '@sambay/protocol';
 import { GenerateWorker } from './generate-worker.js';
 
 const config = readServiceConfig();

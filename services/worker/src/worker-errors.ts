@@ -1,7 +1,7 @@
-import { SambayError } from '@sambay/shared/errors/sambay-error';
+import { ServiceError } from '@sambay/protocol';
 
 /** A write to a job's stream or state hash failed; the stream may have a gap. */
-export class StreamWriteError extends SambayError {
+export class StreamWriteError extends ServiceError {
   constructor(
     readonly jobId: string | null,
     message: string,
@@ -11,8 +11,15 @@ export class StreamWriteError extends SambayError {
 }
 
 /** The engine thread could not load the model or start. */
-export class EngineStartError extends SambayError {
+export class EngineStartError extends ServiceError {
   constructor(message: string) {
     super('engine_start_failed', message);
+  }
+}
+
+/** A generation id submitted while one with the same id runs: a bug, since ids are unique per attempt. */
+export class DuplicateGenerationError extends ServiceError {
+  constructor(readonly generationId: string) {
+    super('duplicate_generation', `generation ${generationId} is already running`);
   }
 }

@@ -1,7 +1,7 @@
-import { SambayError } from '@sambay/shared/errors/sambay-error';
+import { ServiceError } from '@sambay/protocol';
 
 /** The `type` of the error envelope; clients branch on it (and on `code`), never on the message. */
-export type ApiErrorType = 'invalid_request_error' | 'not_found' | 'conflict' | 'overloaded' | 'internal_error' | 'unavailable';
+export type ApiErrorType = 'invalid_request_error' | 'not_found' | 'conflict' | 'overloaded' | 'internal_error';
 
 export interface ApiErrorOptions {
   status: number;
@@ -16,7 +16,7 @@ export interface ApiErrorOptions {
  * Every error the API answers on purpose. It carries everything the envelope
  * `{"error": {message, type, param, code}}` needs; errors/error-handler.ts is the one place that writes it.
  */
-export class ApiError extends SambayError {
+export class ApiError extends ServiceError {
   readonly status: number;
   readonly type: ApiErrorType;
   readonly param: string | null;

@@ -1,12 +1,23 @@
-import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { GenerateJobData, GenerateJobResult, JobRequest, JobStatus } from '@sambay/shared/queue/job-data';
-import { JobStateField, parseJobState, type JobStateFields } from '@sambay/shared/queue/job-state';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { pendingTtlSeconds } from '@sambay/shared/queue/retention';
-import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
-import { PRIORITY_MAX } from '../validation/job-request.js';
+import {
+  encodeStreamEvent,
+  finalRecord,
+  isBatchId,
+  isJobId,
+  JobStateField,
+  newJobId,
+  parseJobState,
+  pendingTtlSeconds,
+  toBullPriority,
+  writeFinalState,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type JobRequest,
+  type JobStateFields,
+  type JobStatus,
+  type QueueKeys,
+} from '@sambay/protocol';
 import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
 
 export interface JobStoreOptions {
@@ -26,18 +37,6 @@ export interface BatchView {
   jobs: Array<Omit<JobView, 'text'> | { id: string; status: 'expired' }>;
   counts: Record<JobStatus | 'total' | 'expired', number>;
 }
-
-export const JOB_ID = /^job_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-export const BATCH_ID = /^batch_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-
-/**
- * Maps our priority (higher runs sooner, 0 default) onto BullMQ's (lower runs sooner, 1..2^21).
- * Every job gets a BullMQ priority >= 1, so all of them live in the prioritized set, FIFO within a
- * priority: BullMQ serves its plain wait list before the prioritized set, so mixing unprioritized
- * (priority 0) jobs in would let them overtake higher-priority ones.
- */
-export const toBullPriority = (priority: number) => PRIORITY_MAX + 1 - priority;
 
 /** Everything the API reads and writes in Redis: the BullMQ queue plus the per-job state, stream and batch keys. */
 export class JobStore {
@@ -66,7 +65,7 @@ export class JobStore {
    */
   async enqueue(requests: JobRequest[], batchId: string | null): Promise<string[]> {
     const submittedAt = Date.now();
-    const ids = requests.map(() => `job_${randomUUID()}`);
+    const ids = requests.map(() => newJobId());
     const pre = this.redis.multi();
     ids.forEach((id, i) => {
       const state: JobStateFields = {
@@ -113,7 +112,7 @@ export class JobStore {
    * need its status pass `withText: false` and skip reading a long generation's text.
    */
   async getJob(id: string, { withText = true } = {}): Promise<JobView | null> {
-    if (!JOB_ID.test(id)) return null;
+    if (!isJobId(id)) return null;
     const [hash, text, bull] = await Promise.all([
       this.redis.hgetall(this.keys.jobState(id)),
       withText ? this.redis.get(this.keys.jobText(id)) : null,
@@ -127,7 +126,7 @@ export class JobStore {
   }
 
   async getBatch(id: string): Promise<BatchView | null> {
-    if (!BATCH_ID.test(id)) return null;
+    if (!isBatchId(id)) return null;
     const hash = await this.redis.hgetall(this.keys.batch(id));
     if (!hash.job_ids) return null;
     const jobIds = JSON.parse(hash.job_ids) as string[];
@@ -158,41 +157,28 @@ export class JobStore {
     await this.redis.multi().set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl).publish(this.keys.cancelChannel, id).exec();
     // remove() refuses a locked (active) job, so a worker that took the job meanwhile keeps it and honours the publish.
     if (view.status !== 'queued' || (await this.queue.remove(id)) !== 1) return { outcome: 'cancelling' };
-    await this.finishCancelled(view);
+    await this.finishCancelled(id);
     return { outcome: 'cancelled' };
   }
 
-  /** Writes the last event and state of a job cancelled before it ran, then lets them expire as a finished job's do. */
-  private async finishCancelled(view: JobView): Promise<void> {
+  /** Ends a job cancelled while queued: no worker holds it, so no worker will write its last event. */
+  private async finishCancelled(id: string): Promise<void> {
+    const [hash, text] = await Promise.all([this.redis.hgetall(this.keys.jobState(id)), this.redis.get(this.keys.jobText(id))]);
+    const state = parseJobState(hash);
     const now = Date.now();
-    const submittedAt = view.created_at ? Date.parse(view.created_at) : now;
-    const completion = view.progress.generated_tokens;
-    const prompt = view.usage?.prompt_tokens ?? 0;
-    const event: StreamEvent = {
-      type: 'done',
+    const record = finalRecord({
       status: 'cancelled',
-      result: {
-        text: view.text,
-        finish_reason: 'cancelled',
-        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-        timings: { queue_ms: now - submittedAt, time_to_first_token_ms: view.timings.time_to_first_token_ms, total_ms: now - submittedAt },
-      },
-    };
-    const state: JobStateFields = {
-      [JobStateField.status]: 'cancelled',
-      [JobStateField.finishReason]: 'cancelled',
-      [JobStateField.finishedAt]: String(now),
-      [JobStateField.promptTokens]: String(prompt),
-      [JobStateField.generatedTokens]: String(completion),
-    };
-    const ttl = this.options.resultTtlSeconds;
-    await this.redis
-      .multi()
-      .xadd(this.keys.jobStream(view.id), '*', ...encodeStreamEvent(event))
-      .hset(this.keys.jobState(view.id), state)
-      .expire(this.keys.jobStream(view.id), ttl)
-      .expire(this.keys.jobState(view.id), ttl)
-      .exec();
+      finishReason: 'cancelled',
+      text: text ?? '',
+      promptTokens: state.promptTokens ?? 0,
+      generatedTokens: state.generatedTokens,
+      tokensPerSecond: null,
+      // A job handed back by a stopping worker was queued again after it had started.
+      times: { submittedAt: state.submittedAt ?? now, startedAt: state.startedAt, firstTokenAt: state.firstTokenAt, finishedAt: now },
+    });
+    const pipe = this.redis.multi();
+    writeFinalState(pipe, this.keys, id, record, this.options.resultTtlSeconds);
+    await pipe.exec();
   }
 
   /**

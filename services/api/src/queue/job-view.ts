@@ -1,6 +1,4 @@
-import type { FinishReason } from '@sambay/shared/generation/generation-request';
-import type { GenerateJobData, GenerateJobResult, JobStatus, Timings, Usage } from '@sambay/shared/queue/job-data';
-import type { JobState } from '@sambay/shared/queue/job-state';
+import { jobTimings, type FinishReason, type GenerateJobData, type GenerateJobResult, type JobState, type JobStatus, type Timings, type Usage } from '@sambay/protocol';
 
 /** GET /v1/jobs/:id. Times are ms; `created_at` is ISO 8601. */
 export interface JobView {
@@ -56,16 +54,6 @@ export function resolveStatus(state: JobState, bull: QueuedJobInfo | null): JobS
   }
 }
 
-function timings(state: JobState, submittedAt: number | null, now: number): Timings {
-  if (submittedAt === null) return { queue_ms: 0, time_to_first_token_ms: null, total_ms: 0 };
-  const end = state.finishedAt ?? now;
-  return {
-    queue_ms: (state.startedAt ?? end) - submittedAt,
-    time_to_first_token_ms: state.firstTokenAt === null ? null : state.firstTokenAt - submittedAt,
-    total_ms: end - submittedAt,
-  };
-}
-
 /** Builds the poll response; `now` is passed in so a running job's timings are consistent within one response. */
 export function buildJobView(
   id: string,
@@ -95,7 +83,12 @@ export function buildJobView(
     text: text || result?.text || '',
     finish_reason: state.finishReason ?? result?.finish_reason ?? null,
     usage,
-    timings: result && !state.finishedAt ? result.timings : timings(state, submittedAt, now),
+    timings:
+      result && !state.finishedAt
+        ? result.timings
+        : submittedAt === null
+          ? { queue_ms: 0, time_to_first_token_ms: null, total_ms: 0 }
+          : jobTimings({ submittedAt, startedAt: state.startedAt, firstTokenAt: state.firstTokenAt, finishedAt: state.finishedAt ?? now }),
     error: state.error ?? (status === 'failed' ? bull?.failedReason ?? null : null),
     seed: bull?.data.request.seed ?? null,
     batch_id: state.batchId ?? bull?.data.batchId ?? null,

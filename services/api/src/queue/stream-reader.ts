@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { decodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+import { decodeStreamEvent, type StreamEvent } from '@sambay/protocol';
 
 export interface StreamEntry {
   /** Redis Stream entry id: the SSE `id:`, and the resume point. */

@@ -1,8 +1,7 @@
 import { Router, type Request } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { isTerminal } from '@sambay/shared/queue/stream-event';
+import { isTerminal, type QueueKeys } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
 import { isFinished } from '../queue/job-view.js';

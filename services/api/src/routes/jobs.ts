@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newBatchId } from '@sambay/protocol';
 import { Router } from 'express';
 import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
@@ -23,7 +23,7 @@ export function jobsRouter(options: JobsRouterOptions): Router {
     // depth is a back-pressure signal, not a hard quota.
     const depth = await store.queueDepth();
     if (depth + requests.length > options.maxQueueDepth) throw ApiError.overloaded(depth, options.maxQueueDepth);
-    const batchId = submit.kind === 'batch' ? `batch_${randomUUID()}` : null;
+    const batchId = submit.kind === 'batch' ? newBatchId() : null;
     const ids = await store.enqueue(requests, batchId);
     if (batchId === null) {
       res.status(202).location(`/v1/jobs/${ids[0]}`).json({ id: ids[0], status: 'queued' });

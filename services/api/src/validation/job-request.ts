@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import type { JobRequest } from '@sambay/shared/queue/job-data';
+import { PRIORITY_MAX, PRIORITY_MIN, type JobRequest } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 
 /** Limits that come from configuration (MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT, MAX_BATCH_JOBS). */
@@ -10,9 +10,6 @@ export interface ValidationLimits {
   maxBatchJobs: number;
 }
 
-/** Our `priority`: higher runs sooner. Bounded so it maps into BullMQ's priority range (see queue/job-store.ts). */
-export const PRIORITY_MIN = -1000;
-export const PRIORITY_MAX = 1000;
 const MAX_STOP_SEQUENCES = 16;
 const MAX_METADATA_KEYS = 16;
 const MAX_METADATA_KEY_CHARS = 64;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import type { QueueKeys } from '@sambay/protocol';
 
 export interface CancelListenerOptions {
   /** A connection of its own: once subscribed, a Redis connection takes no other commands. */

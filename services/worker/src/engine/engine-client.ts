@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
-import { EngineStartError } from '../worker-errors.js';
+import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
+import { DuplicateGenerationError, EngineStartError } from '../worker-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 import type { EngineListener, GenerationEngine } from './generation-engine.js';
 
@@ -36,13 +36,8 @@ export class EngineClient implements GenerationEngine {
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
   }
 
-  /** Sequences submitted and not yet finished. */
-  get activeCount(): number {
-    return this.listeners.size;
-  }
-
   submit(request: GenerationRequest, listener: EngineListener): void {
-    if (this.listeners.has(request.id)) throw new EngineStartError(`generation ${request.id} is already running`);
+    if (this.listeners.has(request.id)) throw new DuplicateGenerationError(request.id);
     this.listeners.set(request.id, listener);
     if (this.deathReason) this.failAll(this.deathReason);
     else this.send({ type: 'submit', request });
@@ -50,18 +45,6 @@ export class EngineClient implements GenerationEngine {
 
   cancel(id: string): void {
     if (this.listeners.has(id) && !this.deathReason) this.send({ type: 'cancel', id });
-  }
-
-  /** Lets submitted generations finish, then stops the thread. */
-  async close(): Promise<void> {
-    if (this.deathReason) return;
-    const closed = new Promise<void>((resolve) => {
-      this.thread.on('message', (report: EngineReport) => report.type === 'closed' && resolve());
-      this.thread.once('exit', () => resolve());
-    });
-    this.send({ type: 'close' });
-    await closed;
-    await this.terminate();
   }
 
   /** Stops the thread now; unfinished generations get `failed`. */

@@ -1,4 +1,4 @@
-import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
+import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
 
 /** What the engine thread is started with (its `workerData`). */
 export interface EngineThreadData {
@@ -10,14 +10,11 @@ export interface EngineThreadData {
 /** Main thread -> engine thread. */
 export type EngineCommand =
   | { type: 'submit'; request: GenerationRequest }
-  | { type: 'cancel'; id: string }
-  /** Finish what was submitted, then report `closed`. */
-  | { type: 'close' };
+  | { type: 'cancel'; id: string };
 
 /** Engine thread -> main thread. Events are posted in batches, one message per decode step. */
 export type EngineReport =
   | { type: 'ready' }
   | { type: 'events'; events: GenerationEvent[] }
   /** The engine cannot go on (model load failed, or the scheduler threw); the thread exits after it. */
-  | { type: 'fatal'; message: string }
-  | { type: 'closed' };
+  | { type: 'fatal'; message: string };

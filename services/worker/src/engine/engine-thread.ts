@@ -3,8 +3,7 @@
  * and never hold up the main thread's event loop, from which BullMQ renews job locks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { GenerationEvent } from '@sambay/shared/generation/generation-request';
-import { loadScheduler } from '@sambay/shared/generation/load-scheduler';
+import { type GenerationEvent, loadScheduler } from '@sambay/engine';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 
 const port = parentPort!;
@@ -42,13 +41,8 @@ try {
       } catch (error) {
         emit({ type: 'failed', id: command.request.id, message: (error as Error).message });
       }
-    } else if (command.type === 'cancel') {
-      scheduler.cancel(command.id);
     } else {
-      void scheduler.close().then(() => {
-        sendOutbox();
-        post({ type: 'closed' });
-      }, fatal);
+      scheduler.cancel(command.id);
     }
   });
   post({ type: 'ready' });

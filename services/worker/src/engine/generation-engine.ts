@@ -1,4 +1,4 @@
-import type { GenerationEvent, GenerationRequest } from '@sambay/shared/generation/generation-request';
+import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
 
 export type EngineListener = (event: GenerationEvent) => void;
 

@@ -1,5 +1,5 @@
 import type { Processor } from 'bullmq';
-import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/job-data';
+import type { GenerateJobData, GenerateJobResult } from '@sambay/protocol';
 import { JobRun, type JobRunDeps } from './job-run.js';
 
 /**

@@ -2,12 +2,10 @@ import type { Job } from 'bullmq';
 import { UnrecoverableError, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { FinishReason, GenerationEvent } from '@sambay/shared/generation/generation-request';
-import type { GenerateJobData, GenerateJobResult } from '@sambay/shared/queue/job-data';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
+import type { FinishReason, GenerationEvent } from '@sambay/engine';
+import { finalRecord, JobStateField as F, type GenerateJobData, type GenerateJobResult, type QueueKeys } from '@sambay/protocol';
 import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
-import { JobStateField as F } from '@sambay/shared/queue/job-state';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';
 import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
@@ -123,50 +121,30 @@ export class JobRun implements ActiveJob {
 
   private reportProgress(report: ReturnType<ProgressMeter['report']>): void {
     const state = { [F.tokensPerSecond]: String(report.tokens_per_second) };
-    const failed = (error: Error) => this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed');
-    this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch(failed);
-    this.job.updateProgress({ ...report }).catch(failed);
+    this.deps.writer
+      .write(this.jobId, { type: 'progress', ...report }, state)
+      .catch((error: Error) => this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed'));
   }
 
   /** Writes the job's last stream event and returns its result (or throws, for BullMQ to mark it failed). */
   private async complete(ending: Ending, startedAt: number): Promise<GenerateJobResult> {
     const finishedAt = Date.now();
     if (ending.type === 'failed') {
-      const state = { [F.status]: 'failed', [F.error]: ending.message, [F.finishedAt]: String(finishedAt) };
-      await this.deps.writer.finish(this.jobId, { type: 'error', message: ending.message }, state);
+      await this.deps.writer.finish(this.jobId, finalRecord({ status: 'failed', message: ending.message, finishedAt }));
       // Not retried: the stream already ends with `error`, and a retry would write after a terminal event.
       throw new UnrecoverableError(ending.message);
     }
-    const result = this.result(ending, startedAt, finishedAt);
-    const status = ending.reason === 'cancelled' ? 'cancelled' : 'completed';
-    await this.deps.writer.finish(this.jobId, { type: 'done', status, result }, {
-      [F.status]: status,
-      [F.finishReason]: ending.reason,
-      [F.finishedAt]: String(finishedAt),
-      [F.promptTokens]: String(ending.promptTokens),
-      [F.generatedTokens]: String(ending.generatedTokens),
-      [F.tokensPerSecond]: String(this.progress.report(ending.generatedTokens, finishedAt).tokens_per_second),
-    });
-    return result;
-  }
-
-  private result(ending: Extract<Ending, { type: 'finished' }>, startedAt: number, finishedAt: number): GenerateJobResult {
-    const submittedAt = this.job.data.submittedAt;
-    return {
+    const record = finalRecord({
+      status: ending.reason === 'cancelled' ? 'cancelled' : 'completed',
+      finishReason: ending.reason,
       text: this.text,
-      finish_reason: ending.reason,
-      usage: {
-        prompt_tokens: ending.promptTokens,
-        completion_tokens: ending.generatedTokens,
-        total_tokens: ending.promptTokens + ending.generatedTokens,
-      },
-      // All measured from submission, as a client sees them.
-      timings: {
-        queue_ms: Math.max(0, startedAt - submittedAt),
-        time_to_first_token_ms: this.firstTokenAt === null ? null : Math.max(0, this.firstTokenAt - submittedAt),
-        total_ms: Math.max(0, finishedAt - submittedAt),
-      },
-    };
+      promptTokens: ending.promptTokens,
+      generatedTokens: ending.generatedTokens,
+      tokensPerSecond: this.progress.report(ending.generatedTokens, finishedAt).tokens_per_second,
+      times: { submittedAt: this.job.data.submittedAt, startedAt, firstTokenAt: this.firstTokenAt, finishedAt },
+    });
+    await this.deps.writer.finish(this.jobId, record);
+    return record.result!;
   }
 
   /**

@@ -1,8 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import type { GenerateJobResult } from '@sambay/shared/queue/job-data';
-import { decodeStreamEvent } from '@sambay/shared/queue/stream-event';
-import type { JobStateFields } from '@sambay/shared/queue/job-state';
+import { decodeStreamEvent, type GenerateJobResult, type JobStateFields, type QueueKeys } from '@sambay/protocol';
 
 /** What earlier attempts of a job left in its stream and state hash (all empty for a first attempt). */
 export interface PreviousAttempt {

@@ -1,4 +1,4 @@
-/** Coarse progress of one job, as written to its stream and to BullMQ's job progress. */
+/** Coarse progress of one job, as written to its stream. */
 export interface ProgressReport {
   generated_tokens: number;
   max_tokens: number;
@@ -7,7 +7,7 @@ export interface ProgressReport {
 
 /**
  * Decides when a job reports progress: at most once per interval. Per-token data never goes through
- * BullMQ's progress, which lands in one shared, trimmed events stream per queue.
+ * BullMQ's job progress, which lands in one shared, trimmed events stream per queue.
  */
 export class ProgressMeter {
   private firstTokenAt: number | null = null;

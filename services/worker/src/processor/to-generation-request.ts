@@ -1,5 +1,5 @@
-import type { GenerationRequest } from '@sambay/shared/generation/generation-request';
-import type { JobRequest } from '@sambay/shared/queue/job-data';
+import type { GenerationRequest } from '@sambay/engine';
+import type { JobRequest } from '@sambay/protocol';
 
 /** The HTTP-shaped job request (already validated by the API) as the scheduler takes it. */
 export function toGenerationRequest(id: string, request: JobRequest, resumeTokens: number[]): GenerationRequest {

@@ -1,8 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/shared/queue/queue-keys';
-import { encodeStreamEvent, type StreamEvent } from '@sambay/shared/queue/stream-event';
+import { encodeStreamEvent, writeFinalState, type FinalRecord, type JobStateFields, type QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { StreamWriteError } from '../worker-errors.js';
-import type { JobStateFields } from '@sambay/shared/queue/job-state';
 
 export interface TokenStreamWriterOptions {
   /** Connection for stream and state writes; commands on one connection apply in send order. */
@@ -34,8 +32,9 @@ interface OpenJob {
 
 /**
  * Groups the token output of every job this process runs into one pipelined round trip per flush
- * interval: per job one XADD of a `tokens` chunk, one APPEND of its text and one HSET of its state. Token-by-token writes
- * would cost a round trip per token per sequence (see SERVING.md: XADD ~15k/s alone, ~68k/s pipelined).
+ * interval: per job one XADD of a `tokens` chunk, one APPEND of its text and one HSET of its state.
+ * Token-by-token writes would cost a round trip per token per sequence (XADD runs ~15k/s one at a
+ * time, ~68k/s pipelined: docs/benchmarks.md).
  * Non-token events go through the same buffer so a job's stream stays in order.
  */
 export class TokenStreamWriter {
@@ -74,18 +73,14 @@ export class TokenStreamWriter {
   }
 
   /**
-   * Writes the job's last event and state, then lets stream and state expire after the TTL.
-   * Rejects if any earlier write of this job failed, since its stream then has a gap.
+   * Writes the job's buffered tokens, then its final record (protocol `writeFinalState`), in one
+   * round trip. Rejects if any earlier write of this job failed, since its stream then has a gap.
    */
-  async finish(jobId: string, event: StreamEvent, state: JobStateFields): Promise<void> {
+  async finish(jobId: string, record: FinalRecord): Promise<void> {
     const job = this.job(jobId);
     const pipe = this.options.redis.pipeline();
     this.drain(pipe, jobId, job);
-    pipe.xadd(this.options.keys.jobStream(jobId), '*', ...encodeStreamEvent(event));
-    pipe.hset(this.options.keys.jobState(jobId), state);
-    pipe.expire(this.options.keys.jobStream(jobId), this.options.ttlSeconds);
-    pipe.expire(this.options.keys.jobState(jobId), this.options.ttlSeconds);
-    pipe.expire(this.options.keys.jobText(jobId), this.options.ttlSeconds);
+    writeFinalState(pipe, this.options.keys, jobId, record, this.options.ttlSeconds);
     this.jobs.delete(jobId);
     await this.exec(pipe, [job]);
     if (job.error) throw job.error;

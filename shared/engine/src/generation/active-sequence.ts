@@ -1,0 +1,75 @@
+import { sampleToken } from '../sampling/sampler.js';
+import { StopCriteria, type StopStatus } from './stop-criteria.js';
+import { EmptyPromptError } from '../state/state-errors.js';
+import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { FinishReason, GenerationRequest } from './generation-request.js';
+
+/** What one sampled token produced: the text now safe to stream, and whether the sequence is done. */
+export interface StepOutcome {
+  tokenIds: number[];
+  text: string;
+  finished: FinishReason | null;
+}
+
+/**
+ * One generation's progress through the token stream: sampling, detokenization and stop checks.
+ * It holds no model state (that lives in the SequenceBatch), so it is cheap to rebuild on resume.
+ */
+export class ActiveSequence {
+  readonly id: string;
+  readonly promptTokens: number;
+  /** Prompt plus resumed tokens: what prefill must see. */
+  readonly contextIds: number[];
+  /** Set when the resumed tokens already ended the generation (a crash between the last token and `done`). */
+  readonly resumedFinish: FinishReason | null = null;
+  private readonly detokenizer: StreamingDetokenizer;
+  private readonly stop: StopCriteria;
+  private text = '';
+  private last = -1;
+
+  constructor(
+    private readonly request: GenerationRequest,
+    tokenizer: Tokenizer,
+  ) {
+    const promptIds = tokenizer.encode(request.prompt);
+    if (promptIds.length === 0) throw new EmptyPromptError(0);
+    this.id = request.id;
+    this.promptTokens = promptIds.length;
+    this.detokenizer = new StreamingDetokenizer(tokenizer);
+    this.stop = new StopCriteria({ maxTokens: request.maxTokens, eosTokenIds: tokenizer.eosTokenIds, stopStrings: request.stop });
+    const resumed = request.resumeTokens ?? [];
+    // Replaying rebuilds detokenizer and stop state exactly; the text was streamed by the earlier attempt.
+    for (const token of resumed) this.resumedFinish ??= this.consume(token).reason;
+    this.contextIds = [...promptIds, ...resumed];
+  }
+
+  get generatedTokens(): number {
+    return this.stop.tokenCount;
+  }
+
+  /** The token the next decode step feeds in. */
+  get lastToken(): number {
+    return this.last;
+  }
+
+  /** Samples the next token; the draw for step t depends only on (seed, t), so resumes are exact. */
+  accept(logits: Float32Array): StepOutcome {
+    const token = sampleToken(logits, this.request.sampling, this.generatedTokens);
+    const status = this.consume(token);
+    const tail = status.reason === 'eos_token' || status.reason === 'length' ? this.flush() : '';
+    return { tokenIds: [token], text: status.release + tail, finished: status.reason };
+  }
+
+  /** Ends the sequence early (cancel) or after EOS / length: releases any text held back. */
+  flush(): string {
+    this.text += this.detokenizer.flush();
+    return this.stop.finish(this.text).release;
+  }
+
+  private consume(token: number): StopStatus {
+    this.last = token;
+    this.text += this.detokenizer.push(token);
+    return this.stop.update(token, this.text);
+  }
+}

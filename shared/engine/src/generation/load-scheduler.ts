@@ -1,0 +1,12 @@
+import { loadModelDir } from '../model/model-dir.js';
+import { CompiledModel, type RuntimeOptions } from '../runtime/compiled-model.js';
+import { loadTokenizer } from '../tokenizer/load-tokenizer.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+/** Model directory -> compiled model -> tokenizer -> a scheduler ready to take requests. */
+export async function loadScheduler(modelDir: string, options: SchedulerOptions & RuntimeOptions): Promise<Scheduler> {
+  const spec = await loadModelDir(modelDir);
+  const tokenizer = await loadTokenizer(spec.tokenizerPath, spec.config);
+  const model = await CompiledModel.create(spec, options);
+  return new Scheduler(model, tokenizer, options);
+}

@@ -1,0 +1,19 @@
+/**
+ * @sambay/engine: a SambaY model compiled to ONNX and run by onnxruntime, with continuous batching.
+ * The worker needs only `loadScheduler` and the request/event types; the rest is public for the
+ * CLI, the benchmarks and the tests. Model files, tokenizers and the reference forward pass have
+ * entry points of their own (`@sambay/engine/model`, `/tokenizer`, `/reference`).
+ */
+export { EngineError } from './errors/engine-error.js';
+export type { FinishReason, GenerationEvent, GenerationRequest } from './generation/generation-request.js';
+export { loadScheduler } from './generation/load-scheduler.js';
+export { prefillGroups, Scheduler, type SchedulerOptions } from './generation/scheduler.js';
+export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';
+export { CompiledModel, type RuntimeOptions } from './runtime/compiled-model.js';
+export { uniformAt } from './sampling/rng.js';
+export { sampleToken } from './sampling/sampler.js';
+export { SamplingInvariantError } from './sampling/sampling-error.js';
+export type { SamplingParams } from './sampling/sampling-params.js';
+export type { SequenceBatch } from './state/sequence-batch.js';
+export { EmptyPromptError, StateConfigMismatchError, StateFormatError, StepTokensError } from './state/state-errors.js';
+export { stateBlocks, stateLayout } from './state/state-layout.js';

@@ -1,0 +1,61 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ModelDirError } from '../model/model-errors.js';
+import { BYTE_VOCAB_SIZE, ByteTokenizer } from './byte-tokenizer.js';
+import { HfTokenizer, type TokenizerModelConfig } from './hf-tokenizer.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/**
+ * The model's tokenizer: `tokenizer.json` when the model directory has one (with the
+ * `tokenizer_config.json` beside it, if any), else the built-in byte tokenizer, which only a model
+ * whose vocabulary covers its 258 ids can use.
+ */
+export async function loadTokenizer(tokenizerPath: string | null, config: TokenizerModelConfig): Promise<Tokenizer> {
+  if (tokenizerPath === null) return byteTokenizerFor(config);
+  const tokenizerJson = await readJson(tokenizerPath, true);
+  const tokenizerConfig = (await readJson(join(dirname(tokenizerPath), 'tokenizer_config.json'), false)) ?? {};
+  let tokenizer: HfTokenizer;
+  try {
+    tokenizer = new HfTokenizer(tokenizerJson!, tokenizerConfig, config);
+  } catch (error) {
+    throw new ModelDirError(`${tokenizerPath}: not a tokenizer @huggingface/tokenizers can load: ${(error as Error).message}`);
+  }
+  // A token id past the embedding table would crash the engine mid-generation; refuse it here.
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new ModelDirError(
+      `${tokenizerPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1} but config.json vocab_size is ${config.vocabSize}`,
+    );
+  }
+  return tokenizer;
+}
+
+function byteTokenizerFor(config: TokenizerModelConfig): ByteTokenizer {
+  if (config.vocabSize < BYTE_VOCAB_SIZE) {
+    throw new ModelDirError(
+      `the model directory needs a tokenizer.json: without one the built-in byte tokenizer is used, ` +
+        `which needs vocab_size >= ${BYTE_VOCAB_SIZE} but config.json has ${config.vocabSize}`,
+    );
+  }
+  return new ByteTokenizer({ extraEosTokenIds: config.eosTokenIds });
+}
+
+/** Parsed JSON object of `path`; null when an optional file is absent. */
+async function readJson(path: string, required: boolean): Promise<object | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ModelDirError(`${path}: cannot read: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ModelDirError(`${path}: not valid JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ModelDirError(`${path}: expected a JSON object`);
+  }
+  return parsed;
+}
