@@ -61,7 +61,9 @@ async function startLocalRedis() {
     child.kill('SIGKILL');
     throw new Error(`redis-server did not answer on port ${port}`);
   }
-  say(`no Redis on 127.0.0.1:6379 and REDIS_URL is unset: started a local redis-server on 127.0.0.1:${port} (data in ${dir}, removed on exit)`);
+  say(
+    `no Redis on 127.0.0.1:6379 and REDIS_URL is unset: started a local redis-server on 127.0.0.1:${port} (data in ${dir}, removed on exit)`,
+  );
   const stop = () => {
     if (child.exitCode === null) child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
@@ -75,16 +77,24 @@ async function findRedis() {
   if (onPath('redis-server')) return startLocalRedis();
   say('no Redis found: nothing answers on 127.0.0.1:6379, REDIS_URL is unset, and redis-server is not installed.');
   say('Either install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`),');
-  say('or run one in Docker (`docker run -d -p 6379:6379 redis:7`), or point REDIS_URL at one (`REDIS_URL=redis://host:6379 npm start`).');
+  say(
+    'or run one in Docker (`docker run -d -p 6379:6379 redis:7`), or point REDIS_URL at one (`REDIS_URL=redis://host:6379 npm start`).',
+  );
   process.exit(1);
 }
 
 function ensureBuilt() {
-  if (existsSync(API_MAIN) && existsSync(WORKER_MAIN) && existsSync(join(root, 'shared/engine/dist/model/index.js'))) return;
+  if (existsSync(API_MAIN) && existsSync(WORKER_MAIN) && existsSync(join(root, 'shared/engine/dist/model/index.js')))
+    return;
   say('build output missing: running `tsc -b` (npm run build)');
   return new Promise((done, fail) => {
-    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });
-    tsc.once('exit', (code) => (existsSync(API_MAIN) && existsSync(WORKER_MAIN) ? done() : fail(new Error(`build failed (tsc exit ${code})`))));
+    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
+    tsc.once('exit', (code) =>
+      existsSync(API_MAIN) && existsSync(WORKER_MAIN) ? done() : fail(new Error(`build failed (tsc exit ${code})`)),
+    );
   });
 }
 
@@ -96,9 +106,13 @@ async function main() {
   const env = { ...process.env, REDIS_URL: redis.url, MODEL_DIR: modelDir };
 
   // Own process groups, so a terminal's Ctrl-C reaches each child once, forwarded from here.
-  const children = [API_MAIN, WORKER_MAIN].map((main) => spawn(process.execPath, [main], { env, stdio: 'inherit', detached: true }));
+  const children = [API_MAIN, WORKER_MAIN].map((main) =>
+    spawn(process.execPath, [main], { env, stdio: 'inherit', detached: true }),
+  );
   const [api, worker] = children;
-  say(`API (pid ${api.pid}) on port ${env.PORT ?? 3000}, worker (pid ${worker.pid}), Redis ${redis.url}, model ${modelDir}`);
+  say(
+    `API (pid ${api.pid}) on port ${env.PORT ?? 3000}, worker (pid ${worker.pid}), Redis ${redis.url}, model ${modelDir}`,
+  );
 
   const alive = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
   const signal = (sig) => alive().forEach((c) => c.kill(sig));
@@ -115,7 +129,9 @@ async function main() {
     redis.stop();
   });
 
-  const exitCode = await Promise.race(children.map((c) => new Promise((done) => c.once('exit', (code, sig) => done(code ?? (sig ? 1 : 0))))));
+  const exitCode = await Promise.race(
+    children.map((c) => new Promise((done) => c.once('exit', (code, sig) => done(code ?? (sig ? 1 : 0))))),
+  );
   // One died on its own: stop the other, giving it time to hand its jobs back.
   if (!stopping) stop();
   await Promise.all(alive().map((c) => new Promise((done) => c.once('exit', done))));

@@ -1,8 +1,8 @@
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { encodeStreamEvent, QueueKeys } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
@@ -70,10 +70,17 @@ function parseFrames(text: string, out: SseRead): string {
  */
 async function readSse(
   url: string,
-  options: { headers?: Record<string, string>; timeoutMs?: number; until?: (read: SseRead) => boolean; onOpen?: () => Promise<void> } = {},
+  options: {
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    until?: (read: SseRead) => boolean;
+    onOpen?: () => Promise<void>;
+  } = {},
 ): Promise<SseRead & { status: number; contentType: string | null }> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 5000);
+  const timer = setTimeout(() => {
+    abort.abort();
+  }, options.timeoutMs ?? 5000);
   const res = await fetch(url, { headers: options.headers, signal: abort.signal });
   const read: SseRead = { events: [], comments: [], ended: false };
   try {
@@ -146,7 +153,12 @@ describe('API against Redis, no worker', () => {
     const res = await post(`${api.url}/v1/jobs`, '{"prompt": "hi",');
     assert.equal(res.status, 400);
     assert.deepEqual(res.body, {
-      error: { message: 'the request body is not valid JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' },
+      error: {
+        message: 'the request body is not valid JSON',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_json',
+      },
     });
   });
 
@@ -157,7 +169,7 @@ describe('API against Redis, no worker', () => {
     assert.equal(res.body.error.type, 'invalid_request_error');
   });
 
-  const invalid: Array<[string, unknown, string | null, RegExp?]> = [
+  const invalid: [string, unknown, string | null, RegExp?][] = [
     ['missing prompt', {}, 'prompt'],
     ['empty prompt', { prompt: '' }, 'prompt'],
     ['prompt over MAX_PROMPT_CHARS', { prompt: 'p'.repeat(101) }, 'prompt', /at most 100 characters/],
@@ -175,7 +187,11 @@ describe('API against Redis, no worker', () => {
     ['priority out of range', { prompt: 'a', priority: 1001 }, 'priority'],
     ['non-string metadata value', { prompt: 'a', metadata: { user: 1 } }, 'metadata.user'],
     ['unknown field', { prompt: 'a', temprature: 0.5 }, 'temprature', /not a known field/],
-    ['batch job field', { jobs: [{ prompt: 'a' }, { prompt: 'b' }, { prompt: 'c', temperature: -1 }] }, 'jobs[2].temperature'],
+    [
+      'batch job field',
+      { jobs: [{ prompt: 'a' }, { prompt: 'b' }, { prompt: 'c', temperature: -1 }] },
+      'jobs[2].temperature',
+    ],
     ['batch job missing prompt', { jobs: [{ prompt: 'a' }, { max_tokens: 3 }] }, 'jobs[1].prompt'],
     ['empty batch', { jobs: [] }, 'jobs'],
     ['batch over MAX_BATCH_JOBS', { jobs: Array.from({ length: 5 }, () => ({ prompt: 'a' })) }, 'jobs', /1 to 4 jobs/],
@@ -202,7 +218,7 @@ describe('API against Redis, no worker', () => {
 
   test('404 for unknown jobs, batches and routes', async () => {
     const unknownJob = 'job_00000000-0000-4000-8000-000000000000';
-    const cases: Array<[Promise<{ status: number; body: any }>, string]> = [
+    const cases: [Promise<{ status: number; body: any }>, string][] = [
       [get(`${api.url}/v1/jobs/${unknownJob}`), 'job_not_found'],
       [get(`${api.url}/v1/jobs/not-an-id`), 'job_not_found'],
       [get(`${api.url}/v1/jobs/${unknownJob}/events`), 'job_not_found'],
@@ -241,7 +257,8 @@ describe('API against Redis, no worker', () => {
   });
 
   test('queue_position follows priority (higher first), FIFO within a priority', async () => {
-    const submit = async (priority: number) => (await post(`${api.url}/v1/jobs`, { prompt: 'p', priority })).body.id as string;
+    const submit = async (priority: number) =>
+      (await post(`${api.url}/v1/jobs`, { prompt: 'p', priority })).body.id as string;
     const low = await submit(-5);
     const first = await submit(100);
     const second = await submit(100);
@@ -253,18 +270,38 @@ describe('API against Redis, no worker', () => {
   });
 
   test('a batch is accepted whole and its counts follow cancellation', async () => {
-    const res = await post(`${api.url}/v1/jobs`, { jobs: [{ prompt: 'a', seed: 1 }, { prompt: 'b', seed: 2 }, { prompt: 'c', seed: 3 }] });
+    const res = await post(`${api.url}/v1/jobs`, {
+      jobs: [
+        { prompt: 'a', seed: 1 },
+        { prompt: 'b', seed: 2 },
+        { prompt: 'c', seed: 3 },
+      ],
+    });
     assert.equal(res.status, 202);
     assert.match(res.body.batch_id, /^batch_[0-9a-f-]{36}$/);
-    const ids = (res.body.jobs as Array<{ id: string }>).map((j) => j.id);
+    const ids = (res.body.jobs as { id: string }[]).map((j) => j.id);
     assert.equal(ids.length, 3);
     for (const id of ids) assert.match(id, JOB_ID);
 
     const batch = (await get(`${api.url}/v1/batches/${res.body.batch_id}`)).body;
     assert.equal(batch.id, res.body.batch_id);
-    assert.deepEqual(batch.jobs.map((j: { id: string }) => j.id), ids);
-    assert.deepEqual(batch.jobs.map((j: { seed: number }) => j.seed), [1, 2, 3]);
-    assert.deepEqual(batch.counts, { total: 3, queued: 3, running: 0, completed: 0, failed: 0, cancelled: 0, expired: 0 });
+    assert.deepEqual(
+      batch.jobs.map((j: { id: string }) => j.id),
+      ids,
+    );
+    assert.deepEqual(
+      batch.jobs.map((j: { seed: number }) => j.seed),
+      [1, 2, 3],
+    );
+    assert.deepEqual(batch.counts, {
+      total: 3,
+      queued: 3,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      expired: 0,
+    });
     const member = (await get(`${api.url}/v1/jobs/${ids[1]}`)).body;
     assert.equal(member.batch_id, res.body.batch_id);
 
@@ -293,7 +330,7 @@ describe('API against Redis, no worker', () => {
     assert.equal(job.queue_position, null);
     assert.equal(job.finish_reason, 'cancelled');
     assert.deepEqual(job.usage, { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
-    assert.ok(await redis.ttl(keys.jobStream(id)) > 0, 'a finished stream expires');
+    assert.ok((await redis.ttl(keys.jobStream(id))) > 0, 'a finished stream expires');
 
     const again = await post(`${api.url}/v1/jobs/${id}/cancel`, {});
     assert.equal(again.status, 409);
@@ -303,7 +340,10 @@ describe('API against Redis, no worker', () => {
     assert.equal(sse.status, 200);
     assert.match(sse.contentType ?? '', /^text\/event-stream/);
     assert.ok(sse.ended, 'the server closes the stream after the terminal event');
-    assert.deepEqual(sse.events.map((e) => e.event), ['status', 'done']);
+    assert.deepEqual(
+      sse.events.map((e) => e.event),
+      ['status', 'done'],
+    );
     assert.deepEqual(sse.events[0]!.data, { type: 'status', status: 'queued' });
     const done = sse.events[1]!.data as { status: string; result: { finish_reason: string } };
     assert.equal(done.status, 'cancelled');
@@ -311,7 +351,9 @@ describe('API against Redis, no worker', () => {
     for (const e of sse.events) assert.match(e.id ?? '', /^\d+-\d+$/);
 
     // Resuming after the first event (header or query) replays only what came later.
-    const byHeader = await readSse(`${api.url}/v1/jobs/${id}/events`, { headers: { 'last-event-id': sse.events[0]!.id! } });
+    const byHeader = await readSse(`${api.url}/v1/jobs/${id}/events`, {
+      headers: { 'last-event-id': sse.events[0]!.id! },
+    });
     assert.deepEqual(byHeader.events, [sse.events[1]]);
     assert.ok(byHeader.ended);
     const byQuery = await readSse(`${api.url}/v1/jobs/${id}/events?last_event_id=${sse.events[0]!.id}`);
@@ -325,7 +367,8 @@ describe('API against Redis, no worker', () => {
   test('SSE follows new events live, with heartbeats, resumes with no gap or repeat, and ends at done', async () => {
     const { id } = (await post(`${api.url}/v1/jobs`, { prompt: 'live' })).body;
     const stream = keys.jobStream(id);
-    const chunk = (index: number, text: string) => encodeStreamEvent({ type: 'tokens', index, token_ids: [index], text });
+    const chunk = (index: number, text: string) =>
+      encodeStreamEvent({ type: 'tokens', index, token_ids: [index], text });
 
     // First subscriber: sees queued, then a chunk written while it listens (as a worker would), then leaves.
     const first = await readSse(`${api.url}/v1/jobs/${id}/events`, {
@@ -335,7 +378,10 @@ describe('API against Redis, no worker', () => {
         await redis.xadd(stream, '*', ...chunk(0, 'Hel'));
       },
     });
-    assert.deepEqual(first.events.map((e) => e.event), ['status', 'tokens']);
+    assert.deepEqual(
+      first.events.map((e) => e.event),
+      ['status', 'tokens'],
+    );
     assert.ok(first.comments.includes('ping'), 'heartbeat comments every SSE_HEARTBEAT_MS');
     assert.equal(first.ended, false);
 
@@ -345,17 +391,26 @@ describe('API against Redis, no worker', () => {
     const cancel = await post(`${api.url}/v1/jobs/${id}/cancel`, {});
     assert.equal(cancel.body.status, 'cancelled');
 
-    const resumed = await readSse(`${api.url}/v1/jobs/${id}/events`, { headers: { 'last-event-id': first.events[1]!.id! } });
+    const resumed = await readSse(`${api.url}/v1/jobs/${id}/events`, {
+      headers: { 'last-event-id': first.events[1]!.id! },
+    });
     assert.ok(resumed.ended);
-    assert.deepEqual(resumed.events.map((e) => e.event), ['tokens', 'tokens', 'done']);
-    assert.deepEqual(resumed.events.slice(0, 2).map((e) => (e.data as { index: number }).index), [1, 2]);
+    assert.deepEqual(
+      resumed.events.map((e) => e.event),
+      ['tokens', 'tokens', 'done'],
+    );
+    assert.deepEqual(
+      resumed.events.slice(0, 2).map((e) => (e.data as { index: number }).index),
+      [1, 2],
+    );
     const all = await readSse(`${api.url}/v1/jobs/${id}/events`);
     assert.deepEqual(all.events, [...first.events, ...resumed.events], 'first + resumed = the whole stream');
   });
 
   test('an SSE client that disconnects releases its Redis connection', async () => {
     const { id } = (await post(`${api.url}/v1/jobs`, { prompt: 'leave' })).body;
-    const clients = async () => ((await redis.client('LIST')) as string).split('\n').filter((line) => line.includes('cmd=xread')).length;
+    const clients = async () =>
+      ((await redis.client('LIST')) as string).split('\n').filter((line) => line.includes('cmd=xread')).length;
     const waitFor = async (done: (n: number) => boolean) => {
       let n = await clients();
       for (let i = 0; i < 40 && !done(n); i++) {
@@ -387,7 +442,11 @@ describe('API admission and readiness limits', () => {
 
   before(async () => {
     redis = connectRedis();
-    api = await startApiProcess({ QUEUE_PREFIX: prefix, MAX_QUEUE_DEPTH: '2', MODEL_DIR: join(tmpdir(), `no-model-${prefix}`) });
+    api = await startApiProcess({
+      QUEUE_PREFIX: prefix,
+      MAX_QUEUE_DEPTH: '2',
+      MODEL_DIR: join(tmpdir(), `no-model-${prefix}`),
+    });
   });
 
   after(async () => {
@@ -415,7 +474,10 @@ describe('API admission and readiness limits', () => {
     assert.equal(ready.status, 503);
     assert.equal(ready.body.status, 'unavailable');
     assert.equal(ready.body.redis, 'ok');
-    assert.ok(ready.body.reasons.some((r: string) => r.startsWith('model:')), JSON.stringify(ready.body));
+    assert.ok(
+      ready.body.reasons.some((r: string) => r.startsWith('model:')),
+      JSON.stringify(ready.body),
+    );
   });
 
   test('SIGTERM ends open SSE streams and exits 0 promptly', async () => {
@@ -431,7 +493,10 @@ describe('API admission and readiness limits', () => {
       },
     });
     assert.ok(sse.ended, 'the server ended the stream');
-    assert.deepEqual(sse.events.map((e) => e.event), ['status']);
+    assert.deepEqual(
+      sse.events.map((e) => e.event),
+      ['status'],
+    );
     assert.equal(await exit, 0);
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
   });

@@ -7,13 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { CompiledModel, type FinishReason, type GenerationEvent, type GenerationRequest, Scheduler } from '@sambay/engine';
+import {
+  CompiledModel,
+  type FinishReason,
+  type GenerationEvent,
+  type GenerationRequest,
+  Scheduler,
+} from '@sambay/engine';
 import { loadModelDir, writeModelDir } from '@sambay/engine/model';
-import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { loadTokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
+import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
-import { openSse, type SseEvent } from './helpers/sse-client.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { openSse, type SseEvent } from './helpers/sse-client.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
 
 const MAX_BODY_BYTES = 4096;
@@ -35,12 +41,23 @@ interface Alone {
 
 /** A Scheduler of one sequence over its own engine: the output of the engine alone, per request. */
 class EngineAlone {
-  private readonly runs = new Map<string, { out: Alone; resolve: (out: Alone) => void; reject: (error: Error) => void }>();
+  private readonly runs = new Map<
+    string,
+    { out: Alone; resolve: (out: Alone) => void; reject: (error: Error) => void }
+  >();
   private readonly scheduler: Scheduler;
   private next = 0;
 
-  private constructor(private readonly engine: CompiledModel, tokenizer: Tokenizer) {
-    this.scheduler = new Scheduler(engine, tokenizer, { maxSequences: 1, onEvent: (event) => this.onEvent(event) });
+  private constructor(
+    private readonly engine: CompiledModel,
+    tokenizer: Tokenizer,
+  ) {
+    this.scheduler = new Scheduler(engine, tokenizer, {
+      maxSequences: 1,
+      onEvent: (event) => {
+        this.onEvent(event);
+      },
+    });
   }
 
   static async load(modelDir: string): Promise<EngineAlone> {
@@ -71,7 +88,11 @@ class EngineAlone {
       run.out.tokenIds.push(...event.tokenIds);
       run.out.text += event.text;
     } else if (event.type === 'finished') {
-      Object.assign(run.out, { reason: event.reason, promptTokens: event.promptTokens, generatedTokens: event.generatedTokens });
+      Object.assign(run.out, {
+        reason: event.reason,
+        promptTokens: event.promptTokens,
+        generatedTokens: event.generatedTokens,
+      });
       run.resolve(run.out);
     } else if (event.type === 'failed') {
       run.reject(new Error(`engine alone failed: ${event.message}`));
@@ -94,7 +115,10 @@ type DoneEvent = Extract<StreamEvent, { type: 'done' }>;
 
 const parse = (event: SseEvent) => JSON.parse(event.data) as StreamEvent;
 const tokenChunks = (events: SseEvent[]) => events.map(parse).filter((e): e is TokensEvent => e.type === 'tokens');
-const streamedText = (events: SseEvent[]) => tokenChunks(events).map((c) => c.text).join('');
+const streamedText = (events: SseEvent[]) =>
+  tokenChunks(events)
+    .map((c) => c.text)
+    .join('');
 
 /** Asserts chunk `index`es run 0, n0, n0+n1, ... (no gap, no overlap) and returns every token id. */
 function contiguousTokens(events: SseEvent[]): number[] {
@@ -123,7 +147,7 @@ function lastDone(events: SseEvent[]): DoneEvent {
   const data = parse(last);
   assert.equal(data.type, 'done', `the last event is done, got ${last.data}`);
   assert.equal(last.event, 'done');
-  return data as DoneEvent;
+  return data;
 }
 
 /** The error envelope exactly: four keys, the given status, type and code. */
@@ -211,7 +235,11 @@ describe('generation end to end: API + two workers + Redis', () => {
     await deleteKeys(redis, prefix);
     await redis.quit();
     if (modelDir) await rm(modelDir, { recursive: true, force: true });
-    assert.deepEqual(exits, exits.map(() => 0), `exit codes after SIGTERM:\n${logs()}`);
+    assert.deepEqual(
+      exits,
+      exits.map(() => 0),
+      `exit codes after SIGTERM:\n${logs()}`,
+    );
   });
 
   test('a seeded batch streams over SSE on both workers, and every text equals the engine alone', async () => {
@@ -223,7 +251,9 @@ describe('generation end to end: API + two workers + Redis', () => {
     ];
     // A stop string the third job really meets: two alphanumerics first seen after its 20th character.
     const unstopped = await alone!.run(jobs[2]!);
-    const stop = [...unstopped.text.matchAll(/[A-Za-z0-9]{2}/g)].find((m) => m.index >= 20 && unstopped.text.indexOf(m[0]) === m.index);
+    const stop = [...unstopped.text.matchAll(/[A-Za-z0-9]{2}/g)].find(
+      (m) => m.index >= 20 && unstopped.text.indexOf(m[0]) === m.index,
+    );
     assert.ok(stop, `no usable stop string in ${JSON.stringify(unstopped.text)}`);
     jobs[2]!.stop = [stop[0]];
     const expected = await Promise.all(jobs.map((job) => alone!.run(job)));
@@ -259,17 +289,29 @@ describe('generation end to end: API + two workers + Redis', () => {
       const want = expected[i]!;
       const what = `job ${i} (${jobs[i]!.prompt})`;
       assertIdsIncrease(events);
-      assert.deepEqual(parse(events[0]!), { type: 'status', status: 'queued' }, `${what}: a subscriber from the start sees queued first`);
-      assert.ok(events.some((e) => e.data === JSON.stringify({ type: 'status', status: 'running' })), `${what}: a running status`);
+      assert.deepEqual(
+        parse(events[0]!),
+        { type: 'status', status: 'queued' },
+        `${what}: a subscriber from the start sees queued first`,
+      );
+      assert.ok(
+        events.some((e) => e.data === JSON.stringify({ type: 'status', status: 'running' })),
+        `${what}: a running status`,
+      );
       const done = lastDone(events);
       assert.equal(done.status, 'completed');
       assert.deepEqual(contiguousTokens(events), want.tokenIds, `${what}: the same tokens as the engine alone`);
       assert.equal(streamedText(events), done.result.text, `${what}: the streamed chunks make up the final text`);
       assert.equal(done.result.text, want.text, `${what}: the same text as the engine alone`);
       assert.equal(done.result.finish_reason, want.reason);
-      const usage = { prompt_tokens: want.promptTokens, completion_tokens: want.generatedTokens, total_tokens: want.promptTokens + want.generatedTokens };
+      const usage = {
+        prompt_tokens: want.promptTokens,
+        completion_tokens: want.generatedTokens,
+        total_tokens: want.promptTokens + want.generatedTokens,
+      };
       assert.deepEqual(done.result.usage, usage);
-      if (want.generatedTokens > 40) assert.ok(tokenChunks(events).length > 1, `${what}: tokens arrive in several chunks`);
+      if (want.generatedTokens > 40)
+        assert.ok(tokenChunks(events).length > 1, `${what}: tokens arrive in several chunks`);
 
       const view = await get(`/v1/jobs/${id}`);
       assert.equal(view.status, 200);
@@ -291,19 +333,42 @@ describe('generation end to end: API + two workers + Redis', () => {
     }
 
     const workerIds = new Set([...holders.values()].flatMap((h) => [...h]));
-    for (const [id, held] of holders) assert.equal(held.size, 1, `${id} ran on one worker, in one attempt (seen: ${[...held]})`);
+    for (const [id, held] of holders)
+      assert.equal(held.size, 1, `${id} ran on one worker, in one attempt (seen: ${[...held]})`);
     assert.equal(workerIds.size, 2, 'both worker processes took jobs of the batch');
 
     const batch = await get(`/v1/batches/${batchId}`);
     assert.equal(batch.status, 200);
     assert.equal(batch.body.id, batchId);
-    assert.deepEqual(batch.body.counts, { total: 4, queued: 0, running: 0, completed: 4, failed: 0, cancelled: 0, expired: 0 });
-    assert.deepEqual(batch.body.jobs.map((j: { id: string }) => j.id), ids);
-    assert.deepEqual(batch.body.jobs.map((j: { status: string }) => j.status), ids.map(() => 'completed'));
+    assert.deepEqual(batch.body.counts, {
+      total: 4,
+      queued: 0,
+      running: 0,
+      completed: 4,
+      failed: 0,
+      cancelled: 0,
+      expired: 0,
+    });
+    assert.deepEqual(
+      batch.body.jobs.map((j: { id: string }) => j.id),
+      ids,
+    );
+    assert.deepEqual(
+      batch.body.jobs.map((j: { status: string }) => j.status),
+      ids.map(() => 'completed'),
+    );
   });
 
   test('an SSE stream dropped mid-generation resumes from Last-Event-ID with no gap and no repeat', async () => {
-    const body: JobBody = { prompt: 'SambaY streams', max_tokens: 1200, temperature: 1.2, top_p: 0.95, top_k: 40, seed: 1, stop: [] };
+    const body: JobBody = {
+      prompt: 'SambaY streams',
+      max_tokens: 1200,
+      temperature: 1.2,
+      top_p: 0.95,
+      top_k: 40,
+      seed: 1,
+      stop: [],
+    };
     const submitted = await post('/v1/jobs', body);
     assert.equal(submitted.status, 202);
     const id: string = submitted.body.id;
@@ -319,7 +384,10 @@ describe('generation end to end: API + two workers + Redis', () => {
     assert.equal(lastSeen, seen.at(-1)!.id);
     assert.equal((await get(`/v1/jobs/${id}`)).body.status, 'running', 'the drop happened mid-generation');
 
-    const second = await openSse(url(`/v1/jobs/${id}/events`), { headers: { 'Last-Event-ID': lastSeen! }, timeoutMs: 20_000 });
+    const second = await openSse(url(`/v1/jobs/${id}/events`), {
+      headers: { 'Last-Event-ID': lastSeen! },
+      timeoutMs: 20_000,
+    });
     assert.equal(second.status, 200);
     const rest = await second.readUntil((e) => e.event === 'done' || e.event === 'error');
     assert.equal(await second.next(), null, 'the server closes the stream after the final event');
@@ -332,12 +400,19 @@ describe('generation end to end: API + two workers + Redis', () => {
     const done = lastDone(union);
     assert.equal(done.status, 'completed');
     const tokenIds = contiguousTokens(union);
-    assert.equal(tokenIds.length, done.result.usage.completion_tokens, 'every generated token was delivered exactly once');
+    assert.equal(
+      tokenIds.length,
+      done.result.usage.completion_tokens,
+      'every generated token was delivered exactly once',
+    );
     // Progress events (about one a second) count up towards this job's max_tokens.
     const progress = union.map(parse).flatMap((e) => (e.type === 'progress' ? [e] : []));
     for (const [i, p] of progress.entries()) {
       assert.equal(p.max_tokens, body.max_tokens);
-      assert.ok(p.generated_tokens >= (progress[i - 1]?.generated_tokens ?? 1) && p.generated_tokens <= tokenIds.length, JSON.stringify(p));
+      assert.ok(
+        p.generated_tokens >= (progress[i - 1]?.generated_tokens ?? 1) && p.generated_tokens <= tokenIds.length,
+        JSON.stringify(p),
+      );
     }
     assert.equal(streamedText(union), done.result.text);
     assert.deepEqual(union, await follow(id), 'both connections together are exactly the whole stream');
@@ -350,7 +425,15 @@ describe('generation end to end: API + two workers + Redis', () => {
   });
 
   test('cancelling a running job ends its stream within a couple of seconds, far short of max_tokens', async () => {
-    const body: JobBody = { prompt: 'Greedy', max_tokens: 20_000, temperature: 0, top_p: 1, top_k: 0, seed: 3, stop: [] };
+    const body: JobBody = {
+      prompt: 'Greedy',
+      max_tokens: 20_000,
+      temperature: 0,
+      top_p: 1,
+      top_k: 0,
+      seed: 3,
+      stop: [],
+    };
     const submitted = await post('/v1/jobs', body);
     assert.equal(submitted.status, 202);
     const id: string = submitted.body.id;
@@ -403,19 +486,40 @@ describe('generation end to end: API + two workers + Redis', () => {
     const invalid = await post('/v1/jobs', { jobs: [{ prompt: 'fine' }, { prompt: 'bad', temperature: -1 }] });
     assertError(invalid, 422, 'invalid_request_error', 'invalid_field', 'jobs[1].temperature');
     assert.match(invalid.body.error.message, /`jobs\[1\]\.temperature`/);
-    assertError(await post('/v1/jobs', { prompt: 'x', max_tokens: 0 }), 422, 'invalid_request_error', 'invalid_field', 'max_tokens');
+    assertError(
+      await post('/v1/jobs', { prompt: 'x', max_tokens: 0 }),
+      422,
+      'invalid_request_error',
+      'invalid_field',
+      'max_tokens',
+    );
 
     const unknownJob = 'job_00000000-0000-4000-8000-000000000000';
     assertError(await get(`/v1/jobs/${unknownJob}`), 404, 'not_found', 'job_not_found', 'id');
     assertError(await get(`/v1/jobs/${unknownJob}/events`), 404, 'not_found', 'job_not_found', 'id');
     assertError(await post(`/v1/jobs/${unknownJob}/cancel`, {}), 404, 'not_found', 'job_not_found', 'id');
-    assertError(await get('/v1/batches/batch_00000000-0000-4000-8000-000000000000'), 404, 'not_found', 'batch_not_found', 'id');
+    assertError(
+      await get('/v1/batches/batch_00000000-0000-4000-8000-000000000000'),
+      404,
+      'not_found',
+      'batch_not_found',
+      'id',
+    );
 
-    assertError(await post('/v1/jobs', { prompt: 'x'.repeat(MAX_BODY_BYTES) }), 413, 'invalid_request_error', 'body_too_large');
+    assertError(
+      await post('/v1/jobs', { prompt: 'x'.repeat(MAX_BODY_BYTES) }),
+      413,
+      'invalid_request_error',
+      'body_too_large',
+    );
 
     // One more job than the queue may hold, as one batch: refused whole.
     const flood = Array.from({ length: MAX_QUEUE_DEPTH + 1 }, (_, i) => ({ prompt: `flood ${i}`, max_tokens: 1 }));
     assertError(await post('/v1/jobs', { jobs: flood }), 429, 'overloaded', 'queue_full');
-    assert.equal(await redis.zcard(`${keys.bullPrefix}:${keys.queueName}:prioritized`), 0, 'refused requests enqueue nothing');
+    assert.equal(
+      await redis.zcard(`${keys.bullPrefix}:${keys.queueName}:prioritized`),
+      0,
+      'refused requests enqueue nothing',
+    );
   });
 });

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { CompiledModel, EmptyPromptError, type SequenceBatch, StepTokensError } from '@sambay/engine';
 import type { ModelSpec } from '@sambay/engine/model';
 import { referenceLogits } from '@sambay/engine/reference';
@@ -7,7 +7,8 @@ import { tinySpec } from './helpers/models.js';
 
 /** Cached decoding against the reference's full recomputation, for several model shapes. */
 
-const tokens = (n: number, vocab: number, salt = 0) => Array.from({ length: n }, (_, i) => (i * 37 + salt * 11 + 5) % vocab);
+const tokens = (n: number, vocab: number, salt = 0) =>
+  Array.from({ length: n }, (_, i) => (i * 37 + salt * 11 + 5) % vocab);
 
 const argmax = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best]! ? i : best), 0);
 
@@ -16,7 +17,10 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string,
   const scale = Math.max(1, ...expected.map(Math.abs));
   let worst = 0;
   for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  assert.ok(worst <= tol * scale, `${what}: max abs diff ${worst.toExponential(2)} > ${tol} x scale ${scale.toFixed(2)}`);
+  assert.ok(
+    worst <= tol * scale,
+    `${what}: max abs diff ${worst.toExponential(2)} > ${tol} x scale ${scale.toFixed(2)}`,
+  );
   assert.equal(argmax(actual), argmax(expected), `${what}: argmax`);
 }
 
@@ -38,11 +42,57 @@ async function withEngine(spec: ModelSpec, run: (engine: CompiledModel) => Promi
 }
 
 const configs: { name: string; overrides: Record<string, unknown>; length: number }[] = [
-  { name: 'SambaY d32 heads 4/2 window 3', overrides: { hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 }, length: 10 },
-  { name: 'SambaY d64 heads 8/4 window 2, untied head', overrides: { hidden_size: 64, num_attention_heads: 8, num_key_value_heads: 4, sliding_window: 2, tie_word_embeddings: false }, length: 8 },
-  { name: 'SambaY d32 heads 4/4 window 5, d_conv 3, no conv bias', overrides: { hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 4, sliding_window: 5, mamba_d_conv: 3, mamba_conv_bias: false }, length: 15 },
-  { name: 'SambaY 12 layers d48 heads 6/2 window 4', overrides: { hidden_size: 48, num_hidden_layers: 12, num_attention_heads: 6, num_key_value_heads: 2, sliding_window: 4 }, length: 12 },
-  { name: 'Transformer baseline (all full attention)', overrides: { hidden_size: 32, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3, layer_types: Array(4).fill('full_attention') }, length: 9 },
+  {
+    name: 'SambaY d32 heads 4/2 window 3',
+    overrides: { hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 },
+    length: 10,
+  },
+  {
+    name: 'SambaY d64 heads 8/4 window 2, untied head',
+    overrides: {
+      hidden_size: 64,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      sliding_window: 2,
+      tie_word_embeddings: false,
+    },
+    length: 8,
+  },
+  {
+    name: 'SambaY d32 heads 4/4 window 5, d_conv 3, no conv bias',
+    overrides: {
+      hidden_size: 32,
+      num_attention_heads: 4,
+      num_key_value_heads: 4,
+      sliding_window: 5,
+      mamba_d_conv: 3,
+      mamba_conv_bias: false,
+    },
+    length: 15,
+  },
+  {
+    name: 'SambaY 12 layers d48 heads 6/2 window 4',
+    overrides: {
+      hidden_size: 48,
+      num_hidden_layers: 12,
+      num_attention_heads: 6,
+      num_key_value_heads: 2,
+      sliding_window: 4,
+    },
+    length: 12,
+  },
+  {
+    name: 'Transformer baseline (all full attention)',
+    overrides: {
+      hidden_size: 32,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      sliding_window: 3,
+      layer_types: Array(4).fill('full_attention'),
+    },
+    length: 9,
+  },
 ];
 
 for (const { name, overrides, length } of configs) {
@@ -53,14 +103,19 @@ for (const { name, overrides, length } of configs) {
     await withEngine(spec, async (engine) => {
       for (const k of [1, 4]) {
         const got = await cachedLogits(engine.newBatch(), ids, k);
-        got.forEach((logits, j) => assertClose(logits, expected[k - 1 + j]!, `prefill ${k}, position ${k - 1 + j}`));
+        got.forEach((logits, j) => {
+          assertClose(logits, expected[k - 1 + j]!, `prefill ${k}, position ${k - 1 + j}`);
+        });
       }
     });
   });
 }
 
 test('a batch of different prompt lengths, prefilled and decoded together, equals each decoded alone', async () => {
-  const spec = tinySpec({ num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 }, 3);
+  const spec = tinySpec(
+    { num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 },
+    3,
+  );
   const vocab = spec.config.vocabSize;
   const seqs = [tokens(11, vocab, 1), tokens(11, vocab, 2), tokens(11, vocab, 3)];
   const promptLengths = [1, 6, 3];
@@ -75,14 +130,19 @@ test('a batch of different prompt lengths, prefilled and decoded together, equal
     }
     for (const [i, seq] of seqs.entries()) {
       const alone = await cachedLogits(engine.newBatch(), seq.slice(0, promptLengths[i]! + 5), promptLengths[i]!);
-      alone.forEach((logits, j) => assertClose(together[i]![j]!, logits, `sequence ${i}, step ${j}`, 1e-5));
+      alone.forEach((logits, j) => {
+        assertClose(together[i]![j]!, logits, `sequence ${i}, step ${j}`, 1e-5);
+      });
       assert.equal(batch.length(prefilled[i]!.id), promptLengths[i]! + 5);
     }
   });
 });
 
 test('sequences joining and leaving a batch mid-way leave the others unchanged', async () => {
-  const spec = tinySpec({ num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 }, 5);
+  const spec = tinySpec(
+    { num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 },
+    5,
+  );
   const vocab = spec.config.vocabSize;
   const seqs = [tokens(14, vocab, 4), tokens(14, vocab, 5), tokens(14, vocab, 6)];
   const expected = seqs.map((s) => referenceLogits(spec, s));
@@ -120,7 +180,10 @@ test('sequences joining and leaving a batch mid-way leave the others unchanged',
 });
 
 test('empty prompts and incomplete steps are typed errors', async () => {
-  const spec = tinySpec({ num_hidden_layers: 4, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 }, 1);
+  const spec = tinySpec(
+    { num_hidden_layers: 4, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 },
+    1,
+  );
   await withEngine(spec, async (engine) => {
     const batch = engine.newBatch();
     await assert.rejects(batch.prefill([[1, 2], []]), EmptyPromptError);

@@ -3,7 +3,16 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CheckpointError, ConfigError, loadModelDir, ModelDirError, presetConfig, readSafetensors, writeModelDir, writeSafetensors } from '@sambay/engine/model';
+import {
+  CheckpointError,
+  ConfigError,
+  loadModelDir,
+  ModelDirError,
+  presetConfig,
+  readSafetensors,
+  writeModelDir,
+  writeSafetensors,
+} from '@sambay/engine/model';
 
 let root: string;
 let valid: string; // a written tiny model every broken variant starts from
@@ -19,7 +28,11 @@ after(() => rm(root, { recursive: true, force: true }));
 
 let n = 0;
 /** A copy of the valid directory with its config and/or tensors changed. */
-async function variant(change: { config?: (c: Record<string, unknown>) => unknown; tensors?: (w: typeof weights) => void; configText?: string }) {
+async function variant(change: {
+  config?: (c: Record<string, unknown>) => unknown;
+  tensors?: (w: typeof weights) => void;
+  configText?: string;
+}) {
   const dir = join(root, `v${n++}`);
   const config = JSON.parse(await readFile(join(valid, 'config.json'), 'utf8'));
   const w = new Map(weights);
@@ -31,7 +44,10 @@ async function variant(change: { config?: (c: Record<string, unknown>) => unknow
 }
 
 const rejects = (dir: Promise<string>, type: new (...args: never[]) => Error, message: RegExp) =>
-  assert.rejects(async () => loadModelDir(await dir), (e: Error) => e instanceof type && message.test(e.message));
+  assert.rejects(
+    async () => loadModelDir(await dir),
+    (e: Error) => e instanceof type && message.test(e.message),
+  );
 
 test('a written model directory loads back with identical weights', async () => {
   const model = await loadModelDir(valid);
@@ -79,7 +95,11 @@ test('config errors name the field', async () => {
 
 test('checkpoint errors name the tensor: missing, unexpected, wrong shape', async () => {
   const conv = 'model.layers.0.attn.conv1d.weight';
-  await rejects(variant({ tensors: (w) => w.delete(conv) }), CheckpointError, /missing tensor `model\.layers\.0\.attn\.conv1d\.weight`/);
+  await rejects(
+    variant({ tensors: (w) => w.delete(conv) }),
+    CheckpointError,
+    /missing tensor `model\.layers\.0\.attn\.conv1d\.weight`/,
+  );
   await rejects(
     variant({ tensors: (w) => w.set('model.layers.3.attn.extra.weight', { shape: [1], data: new Float32Array(1) }) }),
     CheckpointError,
@@ -174,13 +194,21 @@ function toHalf(v: number): number {
 }
 
 test('f16 and bf16 checkpoints load to f32 within their rounding', async () => {
-  for (const [dtype, tolerance] of [['F16', 2 ** -10], ['BF16', 2 ** -7]] as const) {
+  for (const [dtype, tolerance] of [
+    ['F16', 2 ** -10],
+    ['BF16', 2 ** -7],
+  ] as const) {
     const dir = await variant({});
     await write16(join(dir, 'model.safetensors'), dtype);
     const model = await loadModelDir(dir);
     for (const [name, t] of weights) {
       const got = model.weights.get(name)!.data;
-      t.data.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) <= tolerance * Math.max(Math.abs(v), 2 ** -14) * 1.01, `${dtype} ${name}[${i}]: ${got[i]} vs ${v}`));
+      t.data.forEach((v, i) => {
+        assert.ok(
+          Math.abs(got[i]! - v) <= tolerance * Math.max(Math.abs(v), 2 ** -14) * 1.01,
+          `${dtype} ${name}[${i}]: ${got[i]} vs ${v}`,
+        );
+      });
     }
   }
 });

@@ -1,10 +1,29 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initWeights, loadModelDir, parseConfig, planLayers, presetConfig, tensor, transformerLayerTypes, writeModelDir } from '@sambay/engine/model';
-import { type DiffAttentionParams, differentialAttention, emptyMambaState, gmu, lambdaInit, mambaStep, type MambaWeights, mlp, referenceLogits } from '@sambay/engine/reference';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  initWeights,
+  loadModelDir,
+  parseConfig,
+  planLayers,
+  presetConfig,
+  tensor,
+  transformerLayerTypes,
+  writeModelDir,
+} from '@sambay/engine/model';
+import {
+  type DiffAttentionParams,
+  differentialAttention,
+  emptyMambaState,
+  gmu,
+  lambdaInit,
+  mambaStep,
+  type MambaWeights,
+  mlp,
+  referenceLogits,
+} from '@sambay/engine/reference';
 import { tinySpec } from './helpers/models.js';
 
 /** The oracle itself: properties of the whole forward pass, and blocks against hand-computed values. */
@@ -17,7 +36,10 @@ const ids = (n: number, salt = 0) => Array.from({ length: n }, (_, i) => (i * 29
 function assertNear(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
-    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)), `${what}[${i}]: ${actual[i]} != ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)),
+      `${what}[${i}]: ${actual[i]} != ${expected[i]}`,
+    );
   }
 }
 
@@ -36,7 +58,10 @@ test('SambaY: logits at position p do not depend on later tokens, and do on earl
   const base = ids(14);
   const changed = base.map((t, i) => (i >= 8 ? (t + 17) % 64 : t));
   const flags = influenced({}, base, changed);
-  assert.deepEqual(flags, base.map((_, i) => i >= 8));
+  assert.deepEqual(
+    flags,
+    base.map((_, i) => i >= 8),
+  );
   // The cross-decoder runs over every position, so the memory and shared K/V reach far positions.
   assert.ok(influenced({}, base, withToken(base, 0, 9)).every(Boolean), 'token 0 reaches every position');
 });
@@ -46,10 +71,20 @@ test('sliding window: tokens older than the window have no influence; full atten
   const changed = withToken(base, 0, (base[0]! + 5) % 64);
   // One layer of window 3: token 0 is visible to positions 0..2 only.
   const oneLayer = { num_hidden_layers: 1, sliding_window: 3, layer_types: ['sliding_attention'] };
-  assert.deepEqual(influenced(oneLayer, base, changed), base.map((_, p) => p <= 2));
+  assert.deepEqual(
+    influenced(oneLayer, base, changed),
+    base.map((_, p) => p <= 2),
+  );
   // Two layers: the receptive field is 2 * (W - 1) + 1 = 5 positions.
-  const twoLayers = { num_hidden_layers: 2, sliding_window: 3, layer_types: ['sliding_attention', 'sliding_attention'] };
-  assert.deepEqual(influenced(twoLayers, base, changed), base.map((_, p) => p <= 4));
+  const twoLayers = {
+    num_hidden_layers: 2,
+    sliding_window: 3,
+    layer_types: ['sliding_attention', 'sliding_attention'],
+  };
+  assert.deepEqual(
+    influenced(twoLayers, base, changed),
+    base.map((_, p) => p <= 4),
+  );
   const full = { num_hidden_layers: 1, sliding_window: 3, layer_types: ['full_attention'] };
   assert.ok(influenced(full, base, changed).every(Boolean), 'full attention: token 0 reaches every position');
 });
@@ -58,7 +93,10 @@ test('Mamba-only plan: causal, unbounded memory, and order-sensitive', () => {
   const mambaOnly = { num_hidden_layers: 4, layer_types: Array(4).fill('mamba') };
   const base = ids(16, 2);
   const later = base.map((t, i) => (i >= 10 ? (t + 3) % 64 : t));
-  assert.deepEqual(influenced(mambaOnly, base, later), base.map((_, i) => i >= 10));
+  assert.deepEqual(
+    influenced(mambaOnly, base, later),
+    base.map((_, i) => i >= 10),
+  );
   assert.ok(influenced(mambaOnly, base, withToken(base, 0, 33)).every(Boolean), 'token 0 reaches position 15');
   // Same multiset of tokens, two swapped: the state remembers the order.
   const swapped = withToken(withToken(base, 2, base[3]!), 3, base[2]!);
@@ -75,7 +113,10 @@ test('untied head: logits come from lm_head.weight, not the embedding', () => {
   const after = referenceLogits(spec, [3, 4, 5]);
   after.forEach((logits, p) => {
     assert.equal(logits[7], 0);
-    assert.deepEqual(logits.filter((_, v) => v !== 7), before[p]!.filter((_, v) => v !== 7));
+    assert.deepEqual(
+      logits.filter((_, v) => v !== 7),
+      before[p]!.filter((_, v) => v !== 7),
+    );
   });
 });
 
@@ -187,12 +228,18 @@ test('the Transformer variant of the tiny preset (all full attention) runs, caus
   try {
     await writeModelDir(dir, { preset: 'tiny', seed: 3, layerTypes: 'transformer' });
     const model = await loadModelDir(dir);
-    assert.deepEqual(model.plan.layers.map((l) => l.kind), transformerLayerTypes(8));
+    assert.deepEqual(
+      model.plan.layers.map((l) => l.kind),
+      transformerLayerTypes(8),
+    );
     const prompt = [256, ...Buffer.from('hello world')];
     const logits = referenceLogits(model, prompt);
     assert.ok(logits.every((l) => l.length === 258 && l.every(Number.isFinite)));
     const changed = referenceLogits(model, [...prompt.slice(0, 6), 120, ...prompt.slice(7)]);
-    assert.deepEqual(logits.map((l, p) => maxDiff(l, changed[p]!) > 1e-6), prompt.map((_, p) => p >= 6));
+    assert.deepEqual(
+      logits.map((l, p) => maxDiff(l, changed[p]!) > 1e-6),
+      prompt.map((_, p) => p >= 6),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

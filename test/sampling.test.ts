@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { sampleToken, SamplingInvariantError, type SamplingParams, uniformAt } from '@sambay/engine';
 
 const params = (p: Partial<SamplingParams>): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, seed: 0, ...p });
@@ -40,7 +40,8 @@ test('temperature 0 is argmax, the lowest id on ties', () => {
   const logits = randomLogits(1000, 1);
   assert.equal(sampleToken(logits, params({ temperature: 0, seed: 5 }), 3), ranked(logits)[0]);
   const tied = Float32Array.from([1, 3, 0, 3, 3]);
-  for (let step = 0; step < 20; step++) assert.equal(sampleToken(tied, params({ temperature: 0, seed: step }), step), 1);
+  for (let step = 0; step < 20; step++)
+    assert.equal(sampleToken(tied, params({ temperature: 0, seed: step }), step), 1);
 });
 
 test('same (seed, step) gives the same token; different seeds differ over many steps', () => {
@@ -91,7 +92,9 @@ test('top-k: frequencies are softmax renormalised over the k best; ties at the c
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   assert.deepEqual([...counts.keys()].sort(), [1, 2, 3]);
-  [3, 2, 1].forEach((id, i) => assert.ok(Math.abs(counts.get(id)! / n - expected[i]!) < 0.015));
+  [3, 2, 1].forEach((id, i) => {
+    assert.ok(Math.abs(counts.get(id)! / n - expected[i]!) < 0.015);
+  });
 });
 
 test('top-p: never outside the nucleus (smallest set with mass >= p), with or without top-k', () => {
@@ -112,7 +115,10 @@ test('top-p: never outside the nucleus (smallest set with mass >= p), with or wi
     assert.ok(seen.size > 1 || size === 1);
     // With top-k as well, the nucleus is taken within the k best (renormalised).
     const k = 40;
-    const kProbs = softmax(Float32Array.from(order.slice(0, k), (id) => logits[id]!), 0.8);
+    const kProbs = softmax(
+      Float32Array.from(order.slice(0, k), (id) => logits[id]!),
+      0.8,
+    );
     let kMass = 0;
     let kSize = 0;
     while (kMass < topP) kMass += kProbs[kSize++]!;

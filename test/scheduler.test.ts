@@ -1,13 +1,29 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CompiledModel, type GenerationEvent, type GenerationRequest, prefillGroups, Scheduler, type SchedulerOptions } from '@sambay/engine';
+import {
+  CompiledModel,
+  type GenerationEvent,
+  type GenerationRequest,
+  prefillGroups,
+  Scheduler,
+  type SchedulerOptions,
+} from '@sambay/engine';
 import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
 import { ByteTokenizer } from '@sambay/engine/tokenizer';
 
 // A byte-level model small enough that a test decodes hundreds of tokens in well under a second.
 const config = parseConfig({
-  model_type: 'phi4flash', vocab_size: 258, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 8,
-  num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 8, mamba_d_state: 4, bos_token_id: 256, eos_token_id: 257,
+  model_type: 'phi4flash',
+  vocab_size: 258,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 8,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  sliding_window: 8,
+  mamba_d_state: 4,
+  bos_token_id: 256,
+  eos_token_id: 257,
 });
 const plan = planLayers(config);
 const tokenizer = new ByteTokenizer();
@@ -42,9 +58,13 @@ async function run(
       during?.(scheduler, events);
     },
   });
-  requests.forEach((r) => scheduler.submit(r));
+  requests.forEach((r) => {
+    scheduler.submit(r);
+  });
   await scheduler.close();
-  const outcomes = new Map<string, Outcome>(requests.map((r) => [r.id, { text: '', tokenIds: [], textAt: [] as string[] }]));
+  const outcomes = new Map<string, Outcome>(
+    requests.map((r) => [r.id, { text: '', tokenIds: [], textAt: [] as string[] }]),
+  );
   for (const event of events) {
     const outcome = outcomes.get(event.id)!;
     if (event.type === 'tokens') {
@@ -57,8 +77,19 @@ async function run(
   return outcomes;
 }
 
-const request = (id: string, prompt: string, seed: number, maxTokens = 24, extra: Partial<GenerationRequest> = {}): GenerationRequest => ({
-  id, prompt, maxTokens, stop: [], sampling: { temperature: 0.9, topK: 0, topP: 0.95, seed }, ...extra,
+const request = (
+  id: string,
+  prompt: string,
+  seed: number,
+  maxTokens = 24,
+  extra: Partial<GenerationRequest> = {},
+): GenerationRequest => ({
+  id,
+  prompt,
+  maxTokens,
+  stop: [],
+  sampling: { temperature: 0.9, topK: 0, topP: 0.95, seed },
+  ...extra,
 });
 
 test('sequences decoded together produce what each produces alone', async () => {
@@ -90,7 +121,9 @@ test('a resumed request continues exactly where the earlier attempt stopped', as
   const full = (await run([request('a', 'Resume me', 9, 30)])).get('a')!;
   const k = 11;
   assert.ok(full.tokenIds.length > k + 1, 'the uninterrupted run goes past the resume point');
-  const resumed = (await run([request('a', 'Resume me', 9, 30, { resumeTokens: full.tokenIds.slice(0, k) })])).get('a')!;
+  const resumed = (await run([request('a', 'Resume me', 9, 30, { resumeTokens: full.tokenIds.slice(0, k) })])).get(
+    'a',
+  )!;
   assert.deepEqual(resumed.tokenIds, full.tokenIds.slice(k));
   assert.equal(full.textAt[k - 1] + resumed.text, full.text);
   assert.equal(resumed.finished?.generatedTokens, full.tokenIds.length);
@@ -136,13 +169,19 @@ test('a sequence whose sampling fails is failed alone; the batch goes on', async
   assert.match((failed as { message: string }).message, /topP/);
   const good = events.filter((e) => e.id === 'good');
   assert.equal(good.at(-1)?.type, 'finished');
-  assert.deepEqual(good.flatMap((e) => (e.type === 'tokens' ? e.tokenIds : [])), (await run([request('good', 'Good', 2, 10)])).get('good')!.tokenIds);
+  assert.deepEqual(
+    good.flatMap((e) => (e.type === 'tokens' ? e.tokenIds : [])),
+    (await run([request('good', 'Good', 2, 10)])).get('good')!.tokenIds,
+  );
 });
 
 test('prefill groups keep admission order and stay within batch x T^2, long prompts alone', () => {
   const seqs = [10, 10, 10, 40, 10, 10].map((n, i) => ({ i, contextIds: Array<number>(n).fill(0) }));
   const groups = prefillGroups(seqs, 1000);
-  assert.deepEqual(groups.map((g) => g.map((s) => s.i)), [[0, 1, 2], [3], [4, 5]]);
+  assert.deepEqual(
+    groups.map((g) => g.map((s) => s.i)),
+    [[0, 1, 2], [3], [4, 5]],
+  );
   for (const g of groups.filter((g) => g.length > 1)) {
     const t = Math.max(...g.map((s) => s.contextIds.length));
     assert.ok(g.length * t * t <= 1000);

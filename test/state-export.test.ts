@@ -1,11 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { CompiledModel, stateBlocks, StateConfigMismatchError, StateFormatError, stateLayout } from '@sambay/engine';
 import { tinySpec } from './helpers/models.js';
 
 /** Exported state continues decoding exactly; its size is constant except for the full K/V. */
 
-const overrides = { num_hidden_layers: 8, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 3 };
+const overrides = {
+  num_hidden_layers: 8,
+  hidden_size: 32,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  sliding_window: 3,
+};
 /** Token ids valid for any vocabulary of at least 16 tokens. */
 const ids = Array.from({ length: 16 }, (_, i) => (i * 13 + 2) % 16);
 
@@ -39,7 +45,14 @@ test('export -> import (same engine, fresh engine, busy batch) -> continue equal
     const moved = shared.importState(state);
     assert.equal(shared.length(moved), 9);
     for (const [j, t] of rest.entries()) {
-      const got = (await shared.step(new Map([[other!.id, 1], [moved, t]]))).get(moved)!;
+      const got = (
+        await shared.step(
+          new Map([
+            [other!.id, 1],
+            [moved, t],
+          ]),
+        )
+      ).get(moved)!;
       const expected = uninterrupted[j]!;
       const worst = Math.max(...got.map((v, i) => Math.abs(v - expected[i]!)));
       const scale = Math.max(1, ...expected.map(Math.abs));
@@ -56,7 +69,8 @@ test('state bytes: Mamba and sliding parts constant, full K/V one row per token'
   const { numKvHeads, headDim } = spec.config;
   const row = 2 * numKvHeads * headDim * 4; // key + value, f32
   const layout = stateLayout(spec);
-  const constant = (n: number) => stateBlocks(layout, n).filter((b) => !(layout.find((s) => s.layer === b.layer)!.kind === 'full'));
+  const constant = (n: number) =>
+    stateBlocks(layout, n).filter((b) => !(layout.find((s) => s.layer === b.layer)!.kind === 'full'));
   assert.deepEqual(constant(1), constant(500));
 
   const engine = await CompiledModel.create(spec, { intraOpThreads: 1 });
@@ -90,7 +104,10 @@ test('importing a state from a different config, or bytes that are no state, is 
     const other = b.newBatch();
     assert.throws(() => other.importState(state), StateConfigMismatchError);
     assert.equal(other.size, 0);
-    assert.throws(() => other.importState(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])), StateFormatError);
+    assert.throws(
+      () => other.importState(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])),
+      StateFormatError,
+    );
     assert.throws(() => batch.importState(state.subarray(0, state.length - 4)), StateFormatError);
   } finally {
     await a.release();

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { SamplingInvariantError, StopCriteria, type StopStatus } from '@sambay/engine';
 import { ByteTokenizer, StreamingDetokenizer } from '@sambay/engine/tokenizer';
 
@@ -23,29 +23,47 @@ const pieces = (...texts: string[]): [number, string][] => texts.map((t, i) => [
 test('max tokens: stops with length at exactly maxTokens, releasing all text', () => {
   const criteria = new StopCriteria({ maxTokens: 3, eosTokenIds: [EOS], stopStrings: [] });
   const { statuses, streamed } = run(criteria, pieces('a', 'b', 'c', 'd'));
-  assert.deepEqual(statuses.map((s) => s.reason), [null, null, 'length']);
+  assert.deepEqual(
+    statuses.map((s) => s.reason),
+    [null, null, 'length'],
+  );
   assert.equal(streamed, 'abc');
   assert.equal(criteria.tokenCount, 3);
 });
 
 test('EOS: stops with eos_token, and EOS wins over the length limit on the same token', () => {
-  const eos = run(new StopCriteria({ maxTokens: 10, eosTokenIds: [7, EOS], stopStrings: [] }), [[1, 'x'], [EOS, '']]);
-  assert.deepEqual(eos.statuses.map((s) => s.reason), [null, 'eos_token']);
+  const eos = run(new StopCriteria({ maxTokens: 10, eosTokenIds: [7, EOS], stopStrings: [] }), [
+    [1, 'x'],
+    [EOS, ''],
+  ]);
+  assert.deepEqual(
+    eos.statuses.map((s) => s.reason),
+    [null, 'eos_token'],
+  );
   assert.equal(eos.streamed, 'x');
-  const both = run(new StopCriteria({ maxTokens: 2, eosTokenIds: [EOS], stopStrings: [] }), [[1, 'x'], [EOS, '']]);
+  const both = run(new StopCriteria({ maxTokens: 2, eosTokenIds: [EOS], stopStrings: [] }), [
+    [1, 'x'],
+    [EOS, ''],
+  ]);
   assert.equal(both.statuses.at(-1)!.reason, 'eos_token');
 });
 
 test('stop string spanning two tokens: output ends before it and it is never streamed', () => {
   const criteria = new StopCriteria({ maxTokens: 100, eosTokenIds: [EOS], stopStrings: ['###'] });
   const { statuses, streamed } = run(criteria, pieces('Hello', ' world#', '##', ' more'));
-  assert.deepEqual(statuses.map((s) => s.reason), [null, null, 'stop_sequence']);
+  assert.deepEqual(
+    statuses.map((s) => s.reason),
+    [null, null, 'stop_sequence'],
+  );
   assert.equal(streamed, 'Hello world');
   assert.equal(statuses.at(-1)!.safeLength, 'Hello world'.length);
 });
 
 test('a stop string that arrives with text after it in the same token cuts that text too', () => {
-  const { statuses, streamed } = run(new StopCriteria({ maxTokens: 100, eosTokenIds: [], stopStrings: ['END'] }), pieces('abc EN', 'D tail'));
+  const { statuses, streamed } = run(
+    new StopCriteria({ maxTokens: 100, eosTokenIds: [], stopStrings: ['END'] }),
+    pieces('abc EN', 'D tail'),
+  );
   assert.equal(statuses.at(-1)!.reason, 'stop_sequence');
   assert.equal(streamed, 'abc ');
 });
@@ -66,7 +84,10 @@ test('held-back partial match is released once it turns out not to be a stop str
     ['x ', '', '</entry> y'],
     '"</" and "</en" are held back, then released together',
   );
-  assert.deepEqual(statuses.map((s) => s.safeLength), [2, 2, 'x </entry> y'.length]);
+  assert.deepEqual(
+    statuses.map((s) => s.safeLength),
+    [2, 2, 'x </entry> y'.length],
+  );
 });
 
 test('held-back text is released at the end when generation stops for another reason', () => {

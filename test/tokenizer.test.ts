@@ -1,10 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { ModelDirError } from '@sambay/engine/model';
-import { BYTE_BOS_ID, BYTE_EOS_ID, ByteTokenizer, HfTokenizer, loadTokenizer, StreamingDetokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
+import {
+  BYTE_BOS_ID,
+  BYTE_EOS_ID,
+  ByteTokenizer,
+  HfTokenizer,
+  loadTokenizer,
+  StreamingDetokenizer,
+  type Tokenizer,
+} from '@sambay/engine/tokenizer';
 import { writeTokenizerFixture } from './helpers/tokenizer-fixture.js';
 
 const SAMPLES = [
@@ -18,7 +26,11 @@ const SAMPLES = [
 ];
 
 const fixture = await writeTokenizerFixture();
-const hf = await loadTokenizer(fixture.tokenizerPath, { vocabSize: 512, eosTokenIds: [fixture.eosTokenId], bosTokenId: null });
+const hf = await loadTokenizer(fixture.tokenizerPath, {
+  vocabSize: 512,
+  eosTokenIds: [fixture.eosTokenId],
+  bosTokenId: null,
+});
 const bytes = new ByteTokenizer();
 
 /** Concatenation of every push and the flush of a streaming detokenizer over ids. */
@@ -56,7 +68,10 @@ test('HF fixture: merges make common words shorter than their bytes', () => {
   for (const text of ['the cat sat on the mat', 'hello world', 'the café']) {
     const ids = hf.encode(text);
     assert.ok(ids.length < new TextEncoder().encode(text).length / 2, `${text}: ${ids.length} ids`);
-    assert.ok(ids.some((id) => id >= 256), 'some id is a merge, not a byte');
+    assert.ok(
+      ids.some((id) => id >= 256),
+      'some id is a merge, not a byte',
+    );
   }
 });
 
@@ -84,14 +99,26 @@ test('loadTokenizer: typed errors for a small vocab without tokenizer.json, and 
     assert.match(error.message, /needs a tokenizer\.json/);
     return true;
   });
-  await assert.rejects(loadTokenizer(fixture.tokenizerPath, { vocabSize: 300, eosTokenIds: [], bosTokenId: null }), /vocab_size is 300/);
+  await assert.rejects(
+    loadTokenizer(fixture.tokenizerPath, { vocabSize: 300, eosTokenIds: [], bosTokenId: null }),
+    /vocab_size is 300/,
+  );
   const dir = await mkdtemp(join(tmpdir(), 'sambay-bad-tokenizer-'));
   await writeFile(join(dir, 'tokenizer.json'), '{not json');
-  await assert.rejects(loadTokenizer(join(dir, 'tokenizer.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }), ModelDirError);
-  await assert.rejects(loadTokenizer(join(dir, 'missing.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }), ModelDirError);
+  await assert.rejects(
+    loadTokenizer(join(dir, 'tokenizer.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }),
+    ModelDirError,
+  );
+  await assert.rejects(
+    loadTokenizer(join(dir, 'missing.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }),
+    ModelDirError,
+  );
 });
 
-for (const [name, tokenizer] of [['byte', bytes], ['HF fixture', hf]] as const) {
+for (const [name, tokenizer] of [
+  ['byte', bytes],
+  ['HF fixture', hf],
+] as const) {
   test(`streaming detokenizer (${name}): pushes + flush equal the full decode`, () => {
     for (const text of SAMPLES) {
       const ids = tokenizer.encode(text);
@@ -106,7 +133,10 @@ for (const [name, tokenizer] of [['byte', bytes], ['HF fixture', hf]] as const) 
     // 'à' and the emoji family are split over several tokens in both tokenizers.
     const ids = tokenizer.encode('déjà 👩‍👩‍👧 vu');
     const { chunks } = streamed(tokenizer, ids);
-    assert.ok(chunks.some((chunk) => chunk === ''), 'some token only starts a character');
+    assert.ok(
+      chunks.some((chunk) => chunk === ''),
+      'some token only starts a character',
+    );
     for (const chunk of chunks) assert.ok(!chunk.includes('\uFFFD'), JSON.stringify(chunk));
   });
 }
@@ -125,6 +155,9 @@ test('streaming detokenizer: replaying emitted tokens rebuilds the state of an u
     const wholeChunks = ids.map((id) => whole.push(id));
     const resumed = new StreamingDetokenizer(bytes);
     ids.slice(0, cut).forEach((id) => resumed.push(id));
-    assert.deepEqual(ids.slice(cut).map((id) => resumed.push(id)), wholeChunks.slice(cut));
+    assert.deepEqual(
+      ids.slice(cut).map((id) => resumed.push(id)),
+      wholeChunks.slice(cut),
+    );
   }
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueKeys } from '@sambay/protocol';
 import { CancelListener, isCancelled } from '@sambay/worker/cancellation/cancel-listener';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';

@@ -4,11 +4,19 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { decodeStreamEvent, encodeStreamEvent, type GenerateJobData, type GenerateJobResult, type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { writeModelDir } from '@sambay/engine/model';
+import {
+  decodeStreamEvent,
+  encodeStreamEvent,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type JobRequest,
+  QueueKeys,
+  type StreamEvent,
+} from '@sambay/protocol';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
 
@@ -17,7 +25,10 @@ const prefix = testPrefix();
 const keys = new QueueKeys(prefix);
 const redis = connectRedis();
 const queueConnection = connectRedis();
-const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, { prefix: keys.bullPrefix, connection: queueConnection });
+const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, {
+  prefix: keys.bullPrefix,
+  connection: queueConnection,
+});
 let modelDir: string;
 let worker: WorkerProcess;
 
@@ -64,7 +75,11 @@ const readStream = async (id: string): Promise<StreamEvent[]> =>
 
 const tokenChunks = (events: StreamEvent[]) => events.flatMap((e) => (e.type === 'tokens' ? [e] : []));
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -104,7 +119,9 @@ test('a job streams status, contiguous token chunks and done; the stream text is
   const tokens = contiguousTokens(events);
   assert.ok(tokenChunks(events).length > 1, 'tokens arrive in several chunks, not all at the end');
   assert.ok(tokenChunks(events).length < tokens.length || tokens.length <= 2, 'chunks group tokens');
-  const text = tokenChunks(events).map((c) => c.text).join('');
+  const text = tokenChunks(events)
+    .map((c) => c.text)
+    .join('');
   assert.equal(text, result.text);
   assert.ok(result.text.length > 0);
   assert.equal(result.usage.completion_tokens, tokens.length);
@@ -133,7 +150,12 @@ test('a cancel published on the cancel channel stops a long job within a few ste
   assert.ok(done.type === 'done' && done.status === 'cancelled');
   const generated = contiguousTokens(events).length;
   assert.ok(generated < 20_000 && generated >= cancelledAt, `stopped after ${generated} tokens`);
-  assert.equal(tokenChunks(events).map((c) => c.text).join(''), result.text);
+  assert.equal(
+    tokenChunks(events)
+      .map((c) => c.text)
+      .join(''),
+    result.text,
+  );
   const state = await redis.hgetall(keys.jobState('long'));
   assert.equal(state.status, 'cancelled');
   assert.equal(state.finish_reason, 'cancelled');
@@ -154,7 +176,12 @@ test('a retried job continues after the tokens its stream holds: nothing repeate
   const resumed = await finished('resumed');
   assert.deepEqual(contiguousTokens(resumed.events), contiguousTokens(whole.events));
   assert.deepEqual(resumed.events.slice(1, 1 + kept.length), kept, 'the earlier chunks are left as they were');
-  assert.equal(tokenChunks(resumed.events).map((c) => c.text).join(''), whole.result.text);
+  assert.equal(
+    tokenChunks(resumed.events)
+      .map((c) => c.text)
+      .join(''),
+    whole.result.text,
+  );
   assert.equal(resumed.result.text, whole.result.text);
   assert.equal(resumed.result.finish_reason, whole.result.finish_reason);
   assert.equal(resumed.events.filter((e) => e.type === 'status').length, 1);
@@ -170,12 +197,20 @@ test('SIGTERM hands a running job back after the grace period; the next worker r
   const handedBack = contiguousTokens(before).length;
 
   worker = await startWorkerProcess({ QUEUE_PREFIX: prefix, MODEL_DIR: modelDir, STREAM_FLUSH_MS: '5' });
-  await waitFor('the next worker to add tokens', async () => contiguousTokens(await readStream('handed')).length > handedBack);
+  await waitFor(
+    'the next worker to add tokens',
+    async () => contiguousTokens(await readStream('handed')).length > handedBack,
+  );
   await redis.publish(keys.cancelChannel, 'handed');
   const { events, result } = await finished('handed');
   const tokens = contiguousTokens(events);
   assert.deepEqual(tokens.slice(0, handedBack), contiguousTokens(before));
-  assert.equal(tokenChunks(events).map((c) => c.text).join(''), result.text);
+  assert.equal(
+    tokenChunks(events)
+      .map((c) => c.text)
+      .join(''),
+    result.text,
+  );
   assert.equal(events.filter((e) => e.type === 'status').length, 1);
   assert.equal(await worker.stop('SIGTERM'), 0);
 });

@@ -1,12 +1,20 @@
 // The BullMQ processor in-process against a real Redis, with a scripted engine standing in for the
 // model: resume after an earlier attempt, hand-back on shutdown, cancel before start, engine failure.
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from 'bullmq';
 import { pino } from 'pino';
 import type { GenerationRequest } from '@sambay/engine';
-import { decodeStreamEvent, encodeStreamEvent, type GenerateJobData, type GenerateJobResult, type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
+import {
+  decodeStreamEvent,
+  encodeStreamEvent,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type JobRequest,
+  QueueKeys,
+  type StreamEvent,
+} from '@sambay/protocol';
 import type { EngineListener, GenerationEngine } from '@sambay/worker/engine/generation-engine';
 import { ActiveJobs } from '@sambay/worker/processor/active-jobs';
 import { createGenerateProcessor } from '@sambay/worker/processor/generate-processor';
@@ -27,9 +35,18 @@ class ScriptedEngine implements GenerationEngine {
     const id = request.id;
     let step = request.resumeTokens?.length ?? 0;
     const tick = () => {
-      if (this.cancelled.has(id)) return listener({ type: 'finished', id, reason: 'cancelled', promptTokens: 3, generatedTokens: step });
-      if (step === this.failAt) return listener({ type: 'failed', id, message: 'engine exploded' });
-      if (step >= request.maxTokens) return listener({ type: 'finished', id, reason: 'length', promptTokens: 3, generatedTokens: step });
+      if (this.cancelled.has(id)) {
+        listener({ type: 'finished', id, reason: 'cancelled', promptTokens: 3, generatedTokens: step });
+        return;
+      }
+      if (step === this.failAt) {
+        listener({ type: 'failed', id, message: 'engine exploded' });
+        return;
+      }
+      if (step >= request.maxTokens) {
+        listener({ type: 'finished', id, reason: 'length', promptTokens: 3, generatedTokens: step });
+        return;
+      }
       listener({ type: 'tokens', id, tokenIds: [step], text: `t${step} `, generated: step + 1 });
       step += 1;
       setTimeout(tick, this.stepMs);
@@ -63,18 +80,52 @@ function setup(engine: GenerationEngine) {
   const prefix = testPrefix();
   prefixes.push(prefix);
   const keys = new QueueKeys(prefix);
-  const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, { prefix: keys.bullPrefix, connection: connect() });
+  const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, {
+    prefix: keys.bullPrefix,
+    connection: connect(),
+  });
   const startWorker = () => {
     const activeJobs = new ActiveJobs();
     const writer = new TokenStreamWriter({ redis, keys, flushMs: 10, ttlSeconds: 120, pendingTtlSeconds: 600 });
-    const processor = createGenerateProcessor({ redis, keys, engine, writer, activeJobs, logger: pino({ level: 'silent' }) });
-    const worker = new Worker<GenerateJobData, GenerateJobResult>(keys.queueName, processor, { prefix: keys.bullPrefix, connection: connect(), concurrency: 4 });
+    const processor = createGenerateProcessor({
+      redis,
+      keys,
+      engine,
+      writer,
+      activeJobs,
+      logger: pino({ level: 'silent' }),
+    });
+    const worker = new Worker<GenerateJobData, GenerateJobResult>(keys.queueName, processor, {
+      prefix: keys.bullPrefix,
+      connection: connect(),
+      concurrency: 4,
+    });
     return { worker, activeJobs };
   };
   // attempts as the API sets them, so a test sees whether a failure is retried.
   const add = (id: string, request: Partial<JobRequest>) =>
-    queue.add('generate', { request: { prompt: 'abc', max_tokens: 20, temperature: 0, top_p: 1, top_k: 0, seed: 1, stop: [], priority: 0, metadata: {}, ...request }, batchId: null, submittedAt: Date.now() }, { jobId: id, attempts: 3 });
-  const read = async (id: string): Promise<StreamEvent[]> => (await redis.xrange(keys.jobStream(id), '-', '+')).map(([, f]) => decodeStreamEvent(f));
+    queue.add(
+      'generate',
+      {
+        request: {
+          prompt: 'abc',
+          max_tokens: 20,
+          temperature: 0,
+          top_p: 1,
+          top_k: 0,
+          seed: 1,
+          stop: [],
+          priority: 0,
+          metadata: {},
+          ...request,
+        },
+        batchId: null,
+        submittedAt: Date.now(),
+      },
+      { jobId: id, attempts: 3 },
+    );
+  const read = async (id: string): Promise<StreamEvent[]> =>
+    (await redis.xrange(keys.jobStream(id), '-', '+')).map(([, f]) => decodeStreamEvent(f));
   const waitForEnd = async (id: string) => {
     for (let i = 0; i < 500; i++) {
       const events = await read(id);
@@ -101,7 +152,11 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   const engine = new ScriptedEngine(1);
   const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
   await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'status', status: 'running' }));
-  await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'tokens', index: 0, token_ids: [0, 1, 2, 3, 4], text: expectedText(0, 5) }));
+  await redis.xadd(
+    keys.jobStream('r'),
+    '*',
+    ...encodeStreamEvent({ type: 'tokens', index: 0, token_ids: [0, 1, 2, 3, 4], text: expectedText(0, 5) }),
+  );
   await redis.append(keys.jobText('r'), expectedText(0, 5));
   await redis.hset(keys.jobState('r'), { started_at: '1000', first_token_at: '1100' });
   const { worker } = startWorker();
@@ -160,7 +215,10 @@ test('a cancel reaching the process ends a running job as cancelled; a job marke
   await redis.set(keys.jobCancelled('q'), '1');
   await add('q', {});
   const queued = await waitForEnd('q');
-  assert.deepEqual(queued.map((e) => e.type), ['done']);
+  assert.deepEqual(
+    queued.map((e) => e.type),
+    ['done'],
+  );
   assert.equal(engine.submitted.filter((r) => r.id.startsWith('q#')).length, 0, 'the engine never saw it');
   await worker.close();
   await queue.close();

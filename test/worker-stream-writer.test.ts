@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { decodeStreamEvent, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
@@ -21,16 +21,15 @@ after(async () => {
 const readStream = async (jobId: string): Promise<StreamEvent[]> =>
   (await redis.xrange(keys.jobStream(jobId), '-', '+')).map(([, fields]) => decodeStreamEvent(fields));
 
-
 test('tokens of several jobs within one interval go out in one pipelined write, one chunk per job', async () => {
   // The writer's own connection, with its round trips counted.
   const inner = connectRedis();
   const spy = { count: 0 };
   const original = inner.pipeline.bind(inner);
-  inner.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+  inner.pipeline = (...args: Parameters<Redis['pipeline']>) => {
     spy.count += 1;
     return original(...args);
-  }) as Redis['pipeline'];
+  };
   const writer = new TokenStreamWriter({ redis: inner, keys, flushMs: 40, ttlSeconds: 60, pendingTtlSeconds: 600 });
   writer.open('a', { nextIndex: 0 });
   writer.open('b', { nextIndex: 0 });
@@ -55,11 +54,21 @@ test('chunks are contiguous, in order with other events, and finish sets the TTL
   writer.open(jobId, { nextIndex: 5 });
   for (let t = 0; t < 30; t++) {
     writer.append(jobId, [t], `${t} `);
-    if (t === 10) await writer.write(jobId, { type: 'progress', generated_tokens: 11, max_tokens: 30, tokens_per_second: 1 });
+    if (t === 10)
+      await writer.write(jobId, { type: 'progress', generated_tokens: 11, max_tokens: 30, tokens_per_second: 1 });
     await sleep(2);
   }
-  const result = { text: 'r', finish_reason: 'length' as const, usage: { prompt_tokens: 1, completion_tokens: 35, total_tokens: 36 }, timings: { queue_ms: 0, time_to_first_token_ms: 0, total_ms: 0 } };
-  await writer.finish(jobId, { event: { type: 'done', status: 'completed', result }, state: { status: 'completed' }, result });
+  const result = {
+    text: 'r',
+    finish_reason: 'length' as const,
+    usage: { prompt_tokens: 1, completion_tokens: 35, total_tokens: 36 },
+    timings: { queue_ms: 0, time_to_first_token_ms: 0, total_ms: 0 },
+  };
+  await writer.finish(jobId, {
+    event: { type: 'done', status: 'completed', result },
+    state: { status: 'completed' },
+    result,
+  });
 
   const events = await readStream(jobId);
   const chunks = events.filter((e) => e.type === 'tokens');
@@ -69,7 +78,10 @@ test('chunks are contiguous, in order with other events, and finish sets the TTL
     assert.equal(chunk.index, next, 'indexes continue where the last chunk ended');
     next += chunk.token_ids.length;
   }
-  assert.deepEqual(chunks.flatMap((c) => c.token_ids), [...Array(30).keys()]);
+  assert.deepEqual(
+    chunks.flatMap((c) => c.token_ids),
+    [...Array(30).keys()],
+  );
   const progressAt = events.findIndex((e) => e.type === 'progress');
   const tokensBefore = events.slice(0, progressAt).flatMap((e) => (e.type === 'tokens' ? e.token_ids : []));
   assert.deepEqual(tokensBefore, [...Array(11).keys()], 'progress comes after the tokens appended before it');
@@ -90,6 +102,11 @@ test('release writes what is buffered and leaves the stream open, without a TTL'
   await writer.release('d');
   assert.deepEqual(await readStream('d'), [{ type: 'tokens', index: 0, token_ids: [7, 8], text: 'ab' }]);
   assert.equal(await redis.ttl(keys.jobStream('d')), -1);
-  assert.throws(() => writer.append('d', [9], 'c'), { name: 'StreamWriteError' });
+  assert.throws(
+    () => {
+      writer.append('d', [9], 'c');
+    },
+    { name: 'StreamWriteError' },
+  );
   await writer.flush();
 });

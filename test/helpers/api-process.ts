@@ -36,7 +36,13 @@ async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
  * one's (PORT 0 unless given, so the OS picks a free port), and resolves once /healthz answers.
  */
 export async function startApiProcess(env: Record<string, string>, readyTimeoutMs = 15_000): Promise<ApiProcess> {
-  const { service, value: port } = await startServiceProcess('api', API_MAIN, { PORT: '0', ...env }, listeningPort, readyTimeoutMs);
+  const { service, value: port } = await startServiceProcess(
+    'api',
+    API_MAIN,
+    { PORT: '0', ...env },
+    listeningPort,
+    readyTimeoutMs,
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHealthy(url, readyTimeoutMs);

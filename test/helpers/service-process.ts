@@ -28,7 +28,9 @@ export async function startServiceProcess<T>(
   });
   let output = '';
   const found = new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const value = ready(output);
@@ -37,8 +39,8 @@ export async function startServiceProcess<T>(
         resolve(value);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with code ${code} before it was ready:\n${output}`));

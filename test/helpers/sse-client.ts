@@ -137,9 +137,14 @@ export class SseStream {
 /** Opens `url` as an event stream; resolves once the response headers arrived. */
 export async function openSse(url: string, options: SseOpenOptions = {}): Promise<SseStream> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 10_000);
+  const timer = setTimeout(() => {
+    abort.abort();
+  }, options.timeoutMs ?? 10_000);
   try {
-    const response = await fetch(url, { headers: { accept: 'text/event-stream', ...options.headers }, signal: abort.signal });
+    const response = await fetch(url, {
+      headers: { accept: 'text/event-stream', ...options.headers },
+      signal: abort.signal,
+    });
     return new SseStream(url, response, abort, timer);
   } catch (error) {
     clearTimeout(timer);

@@ -86,7 +86,15 @@ export function buildTokenizerJson(): { json: object; eosTokenId: number; vocabS
     truncation: null,
     padding: null,
     added_tokens: [
-      { id: eosTokenId, content: FIXTURE_EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+      {
+        id: eosTokenId,
+        content: FIXTURE_EOS_TOKEN,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
     ],
     normalizer: null,
     pre_tokenizer: byteLevel,

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'api', level: config.LOG_LEVEL });
   const keys = new QueueKeys(config.QUEUE_PREFIX);
   const redis = new Redis(config.REDIS_URL);
-  redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  redis.on('error', (error) => {
+    logger.warn({ err: error }, 'redis connection error');
+  });
   const store = new JobStore({ redis, keys, resultTtlSeconds: config.RESULT_TTL_SECONDS });
   const streams = new OpenStreams();
   const app = createApp({ config, keys, store, streams, logger });
@@ -43,15 +45,22 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    shutdown({ server, store, redis, streams, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight }, signal)
+    shutdown(
+      { server, store, redis, streams, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight },
+      signal,
+    )
       .then(() => process.exit(0))
       .catch((error) => {
         logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => {
+    stop('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    stop('SIGINT');
+  });
 }
 
 interface Running {
@@ -80,12 +89,16 @@ async function shutdown(r: Running, signal: string): Promise<void> {
   const sweep = setInterval(() => {
     if (r.inFlight() === 0) r.server.closeAllConnections();
   }, 50);
-  const grace = setTimeout(() => r.server.closeAllConnections(), r.graceMs);
+  const grace = setTimeout(() => {
+    r.server.closeAllConnections();
+  }, r.graceMs);
   await closed;
   clearInterval(sweep);
   clearTimeout(grace);
   await r.store.close();
-  await r.redis.quit().catch(() => r.redis.disconnect());
+  await r.redis.quit().catch(() => {
+    r.redis.disconnect();
+  });
   r.logger.info('stopped');
 }
 

@@ -1,8 +1,14 @@
-import { type GenerateJobData, type GenerateJobResult, pendingTtlSeconds, QueueKeys, type ServiceConfig } from '@sambay/protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import {
+  type GenerateJobData,
+  type GenerateJobResult,
+  pendingTtlSeconds,
+  QueueKeys,
+  type ServiceConfig,
+} from '@sambay/protocol';
 import { CancelListener } from './cancellation/cancel-listener.js';
 import { EngineClient } from './engine/engine-client.js';
 import { ActiveJobs } from './processor/active-jobs.js';
@@ -40,7 +46,11 @@ export class GenerateWorker {
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const bullConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-    const writer = new TokenStreamWriter({ redis, keys, flushMs: config.STREAM_FLUSH_MS, ttlSeconds: config.RESULT_TTL_SECONDS,
+    const writer = new TokenStreamWriter({
+      redis,
+      keys,
+      flushMs: config.STREAM_FLUSH_MS,
+      ttlSeconds: config.RESULT_TTL_SECONDS,
       pendingTtlSeconds: pendingTtlSeconds(config.RESULT_TTL_SECONDS),
     });
     const activeJobs = new ActiveJobs();
@@ -59,12 +69,32 @@ export class GenerateWorker {
       removeOnComplete: { age: config.RESULT_TTL_SECONDS },
       removeOnFail: { age: config.RESULT_TTL_SECONDS },
     });
-    const worker = new GenerateWorker(bull, engine, writer, cancels, activeJobs, [redis, subscriber, bullConnection], logger);
+    const worker = new GenerateWorker(
+      bull,
+      engine,
+      writer,
+      cancels,
+      activeJobs,
+      [redis, subscriber, bullConnection],
+      logger,
+    );
     bull.on('failed', (job, error) => job && logger.warn({ jobId: job.id, err: error }, 'job failed'));
-    bull.on('error', (error) => logger.error({ err: error }, 'worker error'));
+    bull.on('error', (error) => {
+      logger.error({ err: error }, 'worker error');
+    });
     await bull.waitUntilReady();
-    void engine.stopped.then((reason) => worker.onEngineStopped(reason));
-    logger.info({ queue: keys.queueName, prefix: keys.prefix, concurrency: config.WORKER_MAX_SEQUENCES, modelDir: config.MODEL_DIR }, 'worker ready');
+    void engine.stopped.then((reason) => {
+      worker.onEngineStopped(reason);
+    });
+    logger.info(
+      {
+        queue: keys.queueName,
+        prefix: keys.prefix,
+        concurrency: config.WORKER_MAX_SEQUENCES,
+        modelDir: config.MODEL_DIR,
+      },
+      'worker ready',
+    );
     return worker;
   }
 
@@ -86,10 +116,18 @@ export class GenerateWorker {
       this.activeJobs.handBackAll();
       await Promise.race([closed, sleep(HAND_BACK_MS)]);
     }
-    await this.writer.flush().catch((error: Error) => this.logger.error({ err: error }, 'final stream flush failed'));
+    await this.writer.flush().catch((error: Error) => {
+      this.logger.error({ err: error }, 'final stream flush failed');
+    });
     await this.cancels.close();
     await this.engine.terminate();
-    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(
+      this.connections.map((c) =>
+        c.quit().catch(() => {
+          c.disconnect();
+        }),
+      ),
+    );
     this.logger.info('worker stopped');
   }
 

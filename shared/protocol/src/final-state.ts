@@ -60,7 +60,13 @@ export function finalRecord(ending: JobEnding): FinalRecord {
  * event, the final state fields, and the finished-job TTL on the stream, state and text. The API
  * (a job cancelled while queued) and the worker (every other ending) both end jobs through here.
  */
-export function writeFinalState(pipe: ChainableCommander, keys: QueueKeys, jobId: string, record: FinalRecord, ttlSeconds: number): void {
+export function writeFinalState(
+  pipe: ChainableCommander,
+  keys: QueueKeys,
+  jobId: string,
+  record: FinalRecord,
+  ttlSeconds: number,
+): void {
   pipe.xadd(keys.jobStream(jobId), '*', ...encodeStreamEvent(record.event));
   pipe.hset(keys.jobState(jobId), record.state);
   for (const key of [keys.jobStream(jobId), keys.jobState(jobId), keys.jobText(jobId)]) pipe.expire(key, ttlSeconds);

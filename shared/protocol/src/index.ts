@@ -3,7 +3,15 @@
  * so the API stays light; docs/protocol.md describes the keys, events and state transitions.
  */
 export { finalRecord, writeFinalState, type FinalRecord, type JobEnding } from './final-state.js';
-export type { FinishReason, GenerateJobData, GenerateJobResult, JobRequest, JobStatus, Timings, Usage } from './job-data.js';
+export type {
+  FinishReason,
+  GenerateJobData,
+  GenerateJobResult,
+  JobRequest,
+  JobStatus,
+  Timings,
+  Usage,
+} from './job-data.js';
 export { isBatchId, isJobId, newBatchId, newJobId } from './job-ids.js';
 export { JobStateField, parseJobState, type JobState, type JobStateFields } from './job-state.js';
 export { jobTimings, type JobTimes } from './job-timings.js';

@@ -7,7 +7,10 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
 const schema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Namespaces every Redis key (queue, streams, channels); tests give each run its own. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('sambay'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('sambay'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   MODEL_DIR: z.string().default('.models/tiny'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),

@@ -34,7 +34,12 @@ export class ApiError extends ServiceError {
 
   static notFound(what: 'job' | 'batch' | 'route', id: string): ApiError {
     const message = what === 'route' ? `no route ${id}` : `no ${what} with id \`${id}\``;
-    return new ApiError(message, { status: 404, type: 'not_found', code: `${what}_not_found`, param: what === 'route' ? null : 'id' });
+    return new ApiError(message, {
+      status: 404,
+      type: 'not_found',
+      code: `${what}_not_found`,
+      param: what === 'route' ? null : 'id',
+    });
   }
 
   static overloaded(depth: number, limit: number): ApiError {

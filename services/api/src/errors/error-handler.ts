@@ -16,7 +16,11 @@ interface BodyParserError {
 /** Turns what body-parser throws into our errors: bad JSON is 400, an oversized body 413. */
 function fromBodyParser(error: BodyParserError): ApiError | null {
   if (error.type === 'entity.parse.failed') {
-    return new ApiError('the request body is not valid JSON', { status: 400, type: 'invalid_request_error', code: 'invalid_json' });
+    return new ApiError('the request body is not valid JSON', {
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'invalid_json',
+    });
   }
   if (error.type === 'entity.too.large') {
     return new ApiError(`the request body is larger than ${error.limit} bytes`, {
@@ -26,7 +30,11 @@ function fromBodyParser(error: BodyParserError): ApiError | null {
     });
   }
   if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
-    return new ApiError('the request body could not be read', { status: error.status, type: 'invalid_request_error', code: error.type ?? 'invalid_body' });
+    return new ApiError('the request body could not be read', {
+      status: error.status,
+      type: 'invalid_request_error',
+      code: error.type ?? 'invalid_body',
+    });
   }
   return null;
 }
@@ -41,9 +49,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const known = error instanceof ApiError ? error : fromBodyParser(error as BodyParserError);
     const apiError =
       known ?? new ApiError('internal error', { status: 500, type: 'internal_error', code: 'internal_error' });
-    if (!known) (res.locals.log as Logger | undefined ?? logger).error({ err: error, url: req.originalUrl }, 'unhandled error');
+    if (!known)
+      ((res.locals.log as Logger | undefined) ?? logger).error({ err: error, url: req.originalUrl }, 'unhandled error');
     // An SSE stream has already sent its headers; it reports its own errors as events.
-    if (res.headersSent) return next(error);
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
     res.status(apiError.status).json(toEnvelope(apiError));
   };
 }

@@ -19,6 +19,7 @@ import {
   type QueueKeys,
 } from '@sambay/protocol';
 import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
+import { queuePosition } from './queue-position.js';
 
 export interface JobStoreOptions {
   /** Command connection, shared with the BullMQ Queue. */
@@ -34,7 +35,7 @@ export interface BatchView {
   id: string;
   created_at: string;
   /** Jobs in submission order, without their text (GET /v1/jobs/:id has it). `expired` jobs have outlived their TTL. */
-  jobs: Array<Omit<JobView, 'text'> | { id: string; status: 'expired' }>;
+  jobs: (Omit<JobView, 'text'> | { id: string; status: 'expired' })[];
   counts: Record<JobStatus | 'total' | 'expired', number>;
 }
 
@@ -121,7 +122,7 @@ export class JobStore {
     const state = parseJobState(hash);
     const status = resolveStatus(state, bull);
     if (status === null) return null;
-    const position = status === 'queued' ? await this.queuePosition(id) : null;
+    const position = status === 'queued' ? await queuePosition(this.redis, this.queue, id) : null;
     return buildJobView(id, status, state, text ?? '', bull, position, Date.now());
   }
 
@@ -131,7 +132,15 @@ export class JobStore {
     if (!hash.job_ids) return null;
     const jobIds = JSON.parse(hash.job_ids) as string[];
     const views = await Promise.all(jobIds.map((jobId) => this.getJob(jobId, { withText: false })));
-    const counts: BatchView['counts'] = { total: jobIds.length, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, expired: 0 };
+    const counts: BatchView['counts'] = {
+      total: jobIds.length,
+      queued: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      expired: 0,
+    };
     const jobs = views.map((view, i) => {
       if (!view) {
         counts.expired += 1;
@@ -154,7 +163,11 @@ export class JobStore {
     const view = await this.getJob(id);
     if (!view) return null;
     if (isFinished(view.status)) return { finished: view };
-    await this.redis.multi().set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl).publish(this.keys.cancelChannel, id).exec();
+    await this.redis
+      .multi()
+      .set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl)
+      .publish(this.keys.cancelChannel, id)
+      .exec();
     // remove() refuses a locked (active) job, so a worker that took the job meanwhile keeps it and honours the publish.
     if (view.status !== 'queued' || (await this.queue.remove(id)) !== 1) return { outcome: 'cancelling' };
     await this.finishCancelled(id);
@@ -163,7 +176,10 @@ export class JobStore {
 
   /** Ends a job cancelled while queued: no worker holds it, so no worker will write its last event. */
   private async finishCancelled(id: string): Promise<void> {
-    const [hash, text] = await Promise.all([this.redis.hgetall(this.keys.jobState(id)), this.redis.get(this.keys.jobText(id))]);
+    const [hash, text] = await Promise.all([
+      this.redis.hgetall(this.keys.jobState(id)),
+      this.redis.get(this.keys.jobText(id)),
+    ]);
     const state = parseJobState(hash);
     const now = Date.now();
     const record = finalRecord({
@@ -174,23 +190,16 @@ export class JobStore {
       generatedTokens: state.generatedTokens,
       tokensPerSecond: null,
       // A job handed back by a stopping worker was queued again after it had started.
-      times: { submittedAt: state.submittedAt ?? now, startedAt: state.startedAt, firstTokenAt: state.firstTokenAt, finishedAt: now },
+      times: {
+        submittedAt: state.submittedAt ?? now,
+        startedAt: state.startedAt,
+        firstTokenAt: state.firstTokenAt,
+        finishedAt: now,
+      },
     });
     const pipe = this.redis.multi();
     writeFinalState(pipe, this.keys, id, record, this.options.resultTtlSeconds);
     await pipe.exec();
-  }
-
-  /**
-   * Jobs that start before this one. BullMQ takes from the wait list first (RPOPLPUSH: its right
-   * end is next), then the prioritized set in score order; ours are all prioritized (see toBullPriority).
-   */
-  private async queuePosition(id: string): Promise<number | null> {
-    const { wait, prioritized } = this.queue.keys;
-    const [waitLen, rank, index] = await Promise.all([this.redis.llen(wait), this.redis.zrank(prioritized, id), this.redis.lpos(wait, id)]);
-    if (index !== null) return waitLen - 1 - index;
-    if (rank !== null) return waitLen + rank;
-    return null;
   }
 
   private async bullInfo(id: string): Promise<QueuedJobInfo | null> {

@@ -1,4 +1,13 @@
-import { jobTimings, type FinishReason, type GenerateJobData, type GenerateJobResult, type JobState, type JobStatus, type Timings, type Usage } from '@sambay/protocol';
+import {
+  jobTimings,
+  type FinishReason,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type JobState,
+  type JobStatus,
+  type Timings,
+  type Usage,
+} from '@sambay/protocol';
 
 /** GET /v1/jobs/:id. Times are ms; `created_at` is ISO 8601. */
 export interface JobView {
@@ -69,7 +78,11 @@ export function buildJobView(
   const generated = state.generatedTokens || result?.usage.completion_tokens || 0;
   const usage: Usage | null =
     state.promptTokens !== null
-      ? { prompt_tokens: state.promptTokens, completion_tokens: generated, total_tokens: state.promptTokens + generated }
+      ? {
+          prompt_tokens: state.promptTokens,
+          completion_tokens: generated,
+          total_tokens: state.promptTokens + generated,
+        }
       : (result?.usage ?? null);
   return {
     id,
@@ -88,8 +101,13 @@ export function buildJobView(
         ? result.timings
         : submittedAt === null
           ? { queue_ms: 0, time_to_first_token_ms: null, total_ms: 0 }
-          : jobTimings({ submittedAt, startedAt: state.startedAt, firstTokenAt: state.firstTokenAt, finishedAt: state.finishedAt ?? now }),
-    error: state.error ?? (status === 'failed' ? bull?.failedReason ?? null : null),
+          : jobTimings({
+              submittedAt,
+              startedAt: state.startedAt,
+              firstTokenAt: state.firstTokenAt,
+              finishedAt: state.finishedAt ?? now,
+            }),
+    error: state.error ?? (status === 'failed' ? (bull?.failedReason ?? null) : null),
     seed: bull?.data.request.seed ?? null,
     batch_id: state.batchId ?? bull?.data.batchId ?? null,
     metadata: Object.keys(state.metadata).length > 0 ? state.metadata : (bull?.data.request.metadata ?? {}),

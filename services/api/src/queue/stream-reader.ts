@@ -10,8 +10,6 @@ export interface StreamEntry {
 /** A Redis Stream id as XADD `*` makes them, `<ms>-<seq>`. */
 export const STREAM_ID = /^\d+-\d+$/;
 
-type XReadReply = Array<[key: string, entries: Array<[id: string, fields: string[]]>]> | null;
-
 /**
  * Entries strictly after `afterId`, waiting up to `blockMs` for one when none are there yet
  * (`blockMs` null: return at once). XREAD BLOCK holds its connection: pass a dedicated one.
@@ -23,11 +21,10 @@ export async function readStreamAfter(
   count: number,
   blockMs: number | null,
 ): Promise<StreamEntry[]> {
-  const reply = (
+  const reply =
     blockMs === null
       ? await redis.xread('COUNT', count, 'STREAMS', key, afterId)
-      : await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId)
-  ) as XReadReply;
+      : await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId);
   const entries = reply?.[0]?.[1] ?? [];
   return entries.map(([id, fields]) => ({ id, event: decodeStreamEvent(fields) }));
 }

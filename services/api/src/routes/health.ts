@@ -19,15 +19,20 @@ interface ModelInfo {
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      reject(new Error(`${what} did not answer within ${ms} ms`));
+    }, ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
 }
 
 /** Reads only config.json: loading weights is the worker's job, readiness only says which model this deployment serves. */
 async function readModelInfo(modelDir: string): Promise<ModelInfo> {
   const raw = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const name = typeof raw._name_or_path === 'string' && raw._name_or_path ? raw._name_or_path : basename(resolve(modelDir));
+  const name =
+    typeof raw._name_or_path === 'string' && raw._name_or_path ? raw._name_or_path : basename(resolve(modelDir));
   return { name, type: typeof raw.model_type === 'string' ? raw.model_type : null };
 }
 
@@ -46,7 +51,8 @@ export function healthRouter(options: HealthOptions): Router {
     ]);
     const reasons: string[] = [];
     if (redis.status === 'rejected') reasons.push(`redis: ${reason(redis.reason)}`);
-    if (model.status === 'rejected') reasons.push(`model: ${join(options.modelDir, 'config.json')}: ${reason(model.reason)}`);
+    if (model.status === 'rejected')
+      reasons.push(`model: ${join(options.modelDir, 'config.json')}: ${reason(model.reason)}`);
     const modelInfo = model.status === 'fulfilled' ? model.value : null;
     res.status(reasons.length === 0 ? 200 : 503).json({
       status: reasons.length === 0 ? 'ready' : 'unavailable',

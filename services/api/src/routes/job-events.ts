@@ -29,7 +29,10 @@ function resumeFrom(req: Request): string {
   const id = fromHeader ?? fromQuery;
   if (id === undefined || id === '') return '0-0';
   if (!STREAM_ID.test(id)) {
-    throw ApiError.invalidField('last_event_id', '`last_event_id` (or the Last-Event-ID header) must be an event id such as `1718000000000-0`');
+    throw ApiError.invalidField(
+      'last_event_id',
+      '`last_event_id` (or the Last-Event-ID header) must be an event id such as `1718000000000-0`',
+    );
   }
   return id;
 }
@@ -62,11 +65,21 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
     sse.open();
     sse.startHeartbeat(options.heartbeatMs);
     try {
-      await follow({ redis, sse, key: options.keys.jobStream(id), afterId, idleCheckMs, isClosed: () => closed, jobEnded: () => jobEnded(options.store, id) });
+      await follow({
+        redis,
+        sse,
+        key: options.keys.jobStream(id),
+        afterId,
+        idleCheckMs,
+        isClosed: () => closed,
+        jobEnded: () => jobEnded(options.store, id),
+      });
     } catch (error) {
       if (!closed) {
         log.error({ err: error, job_id: id }, 'event stream failed');
-        await sse.event('error', { type: 'error', message: 'the event stream failed; reconnect with Last-Event-ID' }).catch(() => undefined);
+        await sse
+          .event('error', { type: 'error', message: 'the event stream failed; reconnect with Last-Event-ID' })
+          .catch(() => undefined);
       }
     } finally {
       unregister();

@@ -1,5 +1,5 @@
-import { newBatchId } from '@sambay/protocol';
 import { Router } from 'express';
+import { newBatchId } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
 import type { SubmitRequest } from '../validation/job-request.js';
@@ -28,7 +28,10 @@ export function jobsRouter(options: JobsRouterOptions): Router {
     if (batchId === null) {
       res.status(202).location(`/v1/jobs/${ids[0]}`).json({ id: ids[0], status: 'queued' });
     } else {
-      res.status(202).location(`/v1/batches/${batchId}`).json({ batch_id: batchId, jobs: ids.map((id) => ({ id, status: 'queued' })) });
+      res
+        .status(202)
+        .location(`/v1/batches/${batchId}`)
+        .json({ batch_id: batchId, jobs: ids.map((id) => ({ id, status: 'queued' })) });
     }
   });
 
@@ -42,7 +45,8 @@ export function jobsRouter(options: JobsRouterOptions): Router {
     const id = req.params.id;
     const result = await store.cancel(id);
     if (!result) throw ApiError.notFound('job', id);
-    if ('finished' in result) throw ApiError.conflict(`job \`${id}\` has already finished (${result.finished.status})`, 'job_finished');
+    if ('finished' in result)
+      throw ApiError.conflict(`job \`${id}\` has already finished (${result.finished.status})`, 'job_finished');
     res.status(202).json({ id, status: result.outcome });
   });
 

@@ -47,9 +47,17 @@ function jobSchema(limits: ValidationLimits) {
       top_k: z.number(rule(topK)).int(rule(topK)).min(0, rule(topK)).default(0),
       seed: z.number(rule(seed)).int(rule(seed)).min(0, rule(seed)).max(Number.MAX_SAFE_INTEGER, rule(seed)).optional(),
       stop: z
-        .union([stopString.transform((s) => [s]), z.array(stopString, rule(stop)).max(MAX_STOP_SEQUENCES, rule(stop))], rule(stop))
+        .union(
+          [stopString.transform((s) => [s]), z.array(stopString, rule(stop)).max(MAX_STOP_SEQUENCES, rule(stop))],
+          rule(stop),
+        )
         .default([]),
-      priority: z.number(rule(priority)).int(rule(priority)).min(PRIORITY_MIN, rule(priority)).max(PRIORITY_MAX, rule(priority)).default(0),
+      priority: z
+        .number(rule(priority))
+        .int(rule(priority))
+        .min(PRIORITY_MIN, rule(priority))
+        .max(PRIORITY_MAX, rule(priority))
+        .default(0),
       metadata: z
         .record(
           z.string().max(MAX_METADATA_KEY_CHARS, rule(metadata)),
@@ -68,7 +76,10 @@ export type SubmitRequest = { kind: 'single'; job: JobRequest } | { kind: 'batch
 
 /** Formats a zod path as the client wrote it: `jobs[2].temperature`. */
 export function formatParam(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
+  return path.reduce<string>(
+    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    '',
+  );
 }
 
 function toApiError(error: z.ZodError): ApiError {
@@ -94,7 +105,10 @@ export function createJobRequestValidator(limits: ValidationLimits): (body: unkn
     { jobs: z.array(job, rule(batchMessage)).min(1, rule(batchMessage)).max(limits.maxBatchJobs, rule(batchMessage)) },
     rule('must be a JSON object'),
   );
-  const withSeed = (request: z.infer<typeof job>): JobRequest => ({ ...request, seed: request.seed ?? randomInt(0, 2 ** 32) });
+  const withSeed = (request: z.infer<typeof job>): JobRequest => ({
+    ...request,
+    seed: request.seed ?? randomInt(0, 2 ** 32),
+  });
 
   return function validateJobRequest(body: unknown): SubmitRequest {
     const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'jobs' in body;

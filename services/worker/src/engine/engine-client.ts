@@ -18,21 +18,33 @@ export class EngineClient implements GenerationEngine {
   readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
 
   private constructor(private readonly thread: Worker) {
-    thread.on('message', (report: EngineReport) => this.receive(report));
-    thread.on('error', (error) => this.die(`engine thread crashed: ${error.message}`));
-    thread.on('exit', (code) => this.die(`engine thread exited with code ${code}`));
+    thread.on('message', (report: EngineReport) => {
+      this.receive(report);
+    });
+    thread.on('error', (error) => {
+      this.die(`engine thread crashed: ${error.message}`);
+    });
+    thread.on('exit', (code) => {
+      this.die(`engine thread exited with code ${code}`);
+    });
   }
 
   /** Starts the thread and waits until it has loaded the model. */
   static async start(data: EngineThreadData): Promise<EngineClient> {
     const thread = new Worker(new URL('./engine-thread.js', import.meta.url), { workerData: data });
     const client = new EngineClient(thread);
-    const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [unknown];
+    const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [
+      unknown,
+    ];
     const report = first as EngineReport | Error | number;
     if (typeof report === 'object' && report !== null && 'type' in report && report.type === 'ready') return client;
     await thread.terminate();
     const reason =
-      report instanceof Error ? report.message : typeof report === 'object' && report.type === 'fatal' ? report.message : `exit code ${String(report)}`;
+      report instanceof Error
+        ? report.message
+        : typeof report === 'object' && report.type === 'fatal'
+          ? report.message
+          : `exit code ${String(report)}`;
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
   }
 

@@ -8,9 +8,7 @@ export interface EngineThreadData {
 }
 
 /** Main thread -> engine thread. */
-export type EngineCommand =
-  | { type: 'submit'; request: GenerationRequest }
-  | { type: 'cancel'; id: string };
+export type EngineCommand = { type: 'submit'; request: GenerationRequest } | { type: 'cancel'; id: string };
 
 /** Engine thread -> main thread. Events are posted in batches, one message per decode step. */
 export type EngineReport =

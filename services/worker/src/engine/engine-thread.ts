@@ -8,7 +8,9 @@ import type { EngineCommand, EngineReport, EngineThreadData } from './engine-mes
 
 const port = parentPort!;
 const data = workerData as EngineThreadData;
-const post = (report: EngineReport) => port.postMessage(report);
+const post = (report: EngineReport) => {
+  port.postMessage(report);
+};
 
 /** Events of one decode step leave together: one message per step instead of one per sequence. */
 let outbox: GenerationEvent[] = [];

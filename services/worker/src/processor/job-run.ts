@@ -3,7 +3,13 @@ import { UnrecoverableError, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FinishReason, GenerationEvent } from '@sambay/engine';
-import { finalRecord, JobStateField as F, type GenerateJobData, type GenerateJobResult, type QueueKeys } from '@sambay/protocol';
+import {
+  finalRecord,
+  JobStateField as F,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type QueueKeys,
+} from '@sambay/protocol';
 import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
@@ -21,7 +27,9 @@ export interface JobRunDeps {
   logger: Logger;
 }
 
-type Ending = { type: 'finished'; reason: FinishReason; promptTokens: number; generatedTokens: number } | { type: 'failed'; message: string };
+type Ending =
+  | { type: 'finished'; reason: FinishReason; promptTokens: number; generatedTokens: number }
+  | { type: 'failed'; message: string };
 
 let runCounter = 0;
 
@@ -82,12 +90,16 @@ export class JobRun implements ActiveJob {
     writer.open(this.jobId, { nextIndex: previous.tokenIds.length });
 
     if (this.cancelRequested || (await isCancelled(redis, keys, this.jobId))) {
-      return this.complete({ type: 'finished', reason: 'cancelled', promptTokens: 0, generatedTokens: previous.tokenIds.length }, startedAt);
+      return this.complete(
+        { type: 'finished', reason: 'cancelled', promptTokens: 0, generatedTokens: previous.tokenIds.length },
+        startedAt,
+      );
     }
     const running = { [F.status]: 'running', [F.startedAt]: String(startedAt) };
     if (previous.announcedRunning) writer.append(this.jobId, [], '', running);
     else await writer.write(this.jobId, { type: 'status', status: 'running' }, running);
-    if (previous.tokenIds.length > 0) this.deps.logger.info({ jobId: this.jobId, resumedTokens: previous.tokenIds.length }, 'resuming job');
+    if (previous.tokenIds.length > 0)
+      this.deps.logger.info({ jobId: this.jobId, resumedTokens: previous.tokenIds.length }, 'resuming job');
 
     const ending = await this.generate(previous);
     if (this.handBackRequested) return this.giveBack();
@@ -98,9 +110,15 @@ export class JobRun implements ActiveJob {
   private generate(previous: PreviousAttempt): Promise<Ending> {
     const { engine, writer } = this.deps;
     return new Promise<Ending>((resolve) => {
-      if (this.handBackRequested) return resolve({ type: 'failed', message: 'handed back' });
+      if (this.handBackRequested) {
+        resolve({ type: 'failed', message: 'handed back' });
+        return;
+      }
       const onEvent = (event: GenerationEvent) => {
-        if (event.type === 'finished' || event.type === 'failed') return resolve(event);
+        if (event.type === 'finished' || event.type === 'failed') {
+          resolve(event);
+          return;
+        }
         // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
         if (event.type !== 'tokens' || this.handBackRequested) return;
         const state: Record<string, string> = { [F.generatedTokens]: String(event.generated) };
@@ -121,9 +139,9 @@ export class JobRun implements ActiveJob {
 
   private reportProgress(report: ReturnType<ProgressMeter['report']>): void {
     const state = { [F.tokensPerSecond]: String(report.tokens_per_second) };
-    this.deps.writer
-      .write(this.jobId, { type: 'progress', ...report }, state)
-      .catch((error: Error) => this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed'));
+    this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch((error: Error) => {
+      this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed');
+    });
   }
 
   /** Writes the job's last stream event and returns its result (or throws, for BullMQ to mark it failed). */

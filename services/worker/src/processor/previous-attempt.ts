@@ -19,7 +19,10 @@ export interface PreviousAttempt {
  * handed its jobs back on shutdown left the tokens it had written; the next attempt continues after them.
  */
 export async function readPreviousAttempt(redis: Redis, keys: QueueKeys, jobId: string): Promise<PreviousAttempt> {
-  const [entries, state] = await Promise.all([redis.xrange(keys.jobStream(jobId), '-', '+'), redis.hgetall(keys.jobState(jobId))]);
+  const [entries, state] = await Promise.all([
+    redis.xrange(keys.jobStream(jobId), '-', '+'),
+    redis.hgetall(keys.jobState(jobId)),
+  ]);
   const attempt: PreviousAttempt = { tokenIds: [], text: '', announcedRunning: false, done: null, state };
   for (const [, fields] of entries) {
     const event = decodeStreamEvent(fields);

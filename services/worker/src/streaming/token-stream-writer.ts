@@ -1,5 +1,12 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { encodeStreamEvent, writeFinalState, type FinalRecord, type JobStateFields, type QueueKeys, type StreamEvent } from '@sambay/protocol';
+import {
+  encodeStreamEvent,
+  writeFinalState,
+  type FinalRecord,
+  type JobStateFields,
+  type QueueKeys,
+  type StreamEvent,
+} from '@sambay/protocol';
 import { StreamWriteError } from '../worker-errors.js';
 
 export interface TokenStreamWriterOptions {

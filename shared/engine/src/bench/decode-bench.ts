@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { CompiledModel } from '../runtime/compiled-model.js';
 import { parseConfig } from '../model/config.js';
 import { initWeights } from '../model/init-weights.js';
 import { planLayers } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { presetConfig, transformerLayerTypes } from '../model/presets.js';
+import { CompiledModel } from '../runtime/compiled-model.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { formatBytes, markdownTable, median } from './report.js';
 
@@ -70,7 +70,13 @@ async function measureDecode(model: CompiledModel, context: number, steps: numbe
   return { context, msPerToken: median(times), stateBytes };
 }
 
-async function benchModel(name: string, spec: ModelSpec, contexts: number[], steps: number, prompt: number): Promise<ModelResult> {
+async function benchModel(
+  name: string,
+  spec: ModelSpec,
+  contexts: number[],
+  steps: number,
+  prompt: number,
+): Promise<ModelResult> {
   const model = await CompiledModel.create(spec);
   const prefillTokensPerSecond = await measurePrefill(model, prompt, 2);
   const decode: DecodePoint[] = [];
@@ -96,17 +102,27 @@ function report(sambay: ModelResult, transformer: ModelResult, promptTokens: num
     ];
   });
   const decodeTable = markdownTable(
-    ['context', 'SambaY ms/token', 'Transformer ms/token', 'speedup', 'SambaY state/seq', 'Transformer state/seq', 'state ratio'],
+    [
+      'context',
+      'SambaY ms/token',
+      'Transformer ms/token',
+      'speedup',
+      'SambaY state/seq',
+      'Transformer state/seq',
+      'state ratio',
+    ],
     rows,
   );
   const prefillTable = markdownTable(
     ['prefill', 'SambaY tokens/s', 'Transformer tokens/s', 'ratio'],
-    [[
-      `${promptTokens}-token prompt`,
-      sambay.prefillTokensPerSecond.toFixed(0),
-      transformer.prefillTokensPerSecond.toFixed(0),
-      `${(sambay.prefillTokensPerSecond / transformer.prefillTokensPerSecond).toFixed(2)}x`,
-    ]],
+    [
+      [
+        `${promptTokens}-token prompt`,
+        sambay.prefillTokensPerSecond.toFixed(0),
+        transformer.prefillTokensPerSecond.toFixed(0),
+        `${(sambay.prefillTokensPerSecond / transformer.prefillTokensPerSecond).toFixed(2)}x`,
+      ],
+    ],
   );
   return `${decodeTable}\n\n${prefillTable}\n`;
 }
@@ -133,7 +149,10 @@ async function main(): Promise<void> {
       report(sambay, transformer, prompt),
   );
   if (values.json) {
-    await writeFile(values.json, `${JSON.stringify({ preset: values.preset, promptTokens: prompt, steps, sambay, transformer }, null, 2)}\n`);
+    await writeFile(
+      values.json,
+      `${JSON.stringify({ preset: values.preset, promptTokens: prompt, steps, sambay, transformer }, null, 2)}\n`,
+    );
   }
 }
 

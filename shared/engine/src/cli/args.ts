@@ -24,7 +24,11 @@ export function numberOption(values: Record<string, unknown>, name: string, fall
 }
 
 export function idList(raw: string, name: string): number[] {
-  const ids = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const ids = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0)) {
     throw new UsageError(`--${name} must be a comma-separated list of token ids, got ${JSON.stringify(raw)}`);
   }

@@ -24,7 +24,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     // parseArgs reports unknown flags with a TypeError carrying an ERR_PARSE_ARGS_* code.
-    const isUsage = error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    const isUsage =
+      error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`error: ${(error as Error).message}\n`);
     if (isUsage) process.stderr.write(`${usage}\n`);
     return isUsage ? 2 : error instanceof EngineError ? 1 : 70;

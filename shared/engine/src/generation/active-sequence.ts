@@ -1,9 +1,9 @@
 import { sampleToken } from '../sampling/sampler.js';
-import { StopCriteria, type StopStatus } from './stop-criteria.js';
 import { EmptyPromptError } from '../state/state-errors.js';
 import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { FinishReason, GenerationRequest } from './generation-request.js';
+import { StopCriteria, type StopStatus } from './stop-criteria.js';
 
 /** What one sampled token produced: the text now safe to stream, and whether the sequence is done. */
 export interface StepOutcome {
@@ -37,7 +37,11 @@ export class ActiveSequence {
     this.id = request.id;
     this.promptTokens = promptIds.length;
     this.detokenizer = new StreamingDetokenizer(tokenizer);
-    this.stop = new StopCriteria({ maxTokens: request.maxTokens, eosTokenIds: tokenizer.eosTokenIds, stopStrings: request.stop });
+    this.stop = new StopCriteria({
+      maxTokens: request.maxTokens,
+      eosTokenIds: tokenizer.eosTokenIds,
+      stopStrings: request.stop,
+    });
     const resumed = request.resumeTokens ?? [];
     // Replaying rebuilds detokenizer and stop state exactly; the text was streamed by the earlier attempt.
     for (const token of resumed) this.resumedFinish ??= this.consume(token).reason;

@@ -77,7 +77,6 @@ export class Scheduler {
     if ([...this.running.values()].some((s) => s.id === id)) this.cancelled.add(id);
   }
 
-
   /** Waits for every submitted request to finish; new submissions are refused. */
   async close(): Promise<void> {
     this.closed = true;
@@ -86,10 +85,14 @@ export class Scheduler {
 
   private wake(): void {
     // A failure outside any one sequence (a bug) fails the running ones rather than the process.
-    this.loop ??= this.run().catch((error: Error) => this.failAll(error)).finally(() => {
-      this.loop = null;
-      if (this.waiting.length > 0) this.wake();
-    });
+    this.loop ??= this.run()
+      .catch((error: Error) => {
+        this.failAll(error);
+      })
+      .finally(() => {
+        this.loop = null;
+        if (this.waiting.length > 0) this.wake();
+      });
   }
 
   private async run(): Promise<void> {
@@ -126,7 +129,8 @@ export class Scheduler {
     }
     const head = this.options.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
     const fits = admitted.filter((s) => s.contextIds.length <= head);
-    for (const group of prefillGroups(fits, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET)) await this.prefill(group);
+    for (const group of prefillGroups(fits, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET))
+      await this.prefill(group);
     for (const long of admitted.filter((s) => s.contextIds.length > head)) await this.prefillLong(long);
   }
 
@@ -138,7 +142,9 @@ export class Scheduler {
       for (const s of admitted) this.emit({ type: 'failed', id: s.id, message: (error as Error).message });
       return;
     }
-    prefilled.forEach(({ id: seq, logits }, i) => this.start(seq, admitted[i]!, logits));
+    prefilled.forEach(({ id: seq, logits }, i) => {
+      this.start(seq, admitted[i]!, logits);
+    });
   }
 
   /**
@@ -213,7 +219,13 @@ export class Scheduler {
   }
 
   private emitFinished(active: ActiveSequence, reason: FinishReason): void {
-    this.emit({ type: 'finished', id: active.id, reason, promptTokens: active.promptTokens, generatedTokens: active.generatedTokens });
+    this.emit({
+      type: 'finished',
+      id: active.id,
+      reason,
+      promptTokens: active.promptTokens,
+      generatedTokens: active.generatedTokens,
+    });
   }
 
   private emitTokens(active: ActiveSequence, tokenIds: number[], text: string): void {
@@ -222,7 +234,8 @@ export class Scheduler {
   }
 
   private failAll(error: Error): void {
-    for (const seq of [...this.running.keys()]) this.emit({ type: 'failed', id: this.drop(seq).id, message: error.message });
+    for (const seq of [...this.running.keys()])
+      this.emit({ type: 'failed', id: this.drop(seq).id, message: error.message });
   }
 
   private emit(event: GenerationEvent): void {

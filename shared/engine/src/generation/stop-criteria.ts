@@ -1,5 +1,5 @@
-import type { FinishReason } from './generation-request.js';
 import { SamplingInvariantError } from '../sampling/sampling-error.js';
+import type { FinishReason } from './generation-request.js';
 
 /** The reasons a generation ends by itself (cancellation is decided elsewhere). */
 export type StopReason = Extract<FinishReason, 'length' | 'eos_token' | 'stop_sequence'>;
@@ -52,7 +52,8 @@ export class StopCriteria {
     if (!Number.isSafeInteger(options.maxTokens) || options.maxTokens < 1) {
       throw new SamplingInvariantError(`StopCriteria: maxTokens ${options.maxTokens}`);
     }
-    if (options.stopStrings.some((s) => s.length === 0)) throw new SamplingInvariantError('StopCriteria: empty stop string');
+    if (options.stopStrings.some((s) => s.length === 0))
+      throw new SamplingInvariantError('StopCriteria: empty stop string');
     this.eos = new Set(options.eosTokenIds);
     this.stopStrings = [...options.stopStrings];
     this.longestStop = Math.max(0, ...this.stopStrings.map((s) => s.length));

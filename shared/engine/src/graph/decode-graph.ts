@@ -1,7 +1,12 @@
 import type { ModelConfig } from '../model/config.js';
 import type { LayerSpec } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { crossProjection, differentialAttention, selfProjections, type KeyValues } from './blocks/differential-attention.js';
+import {
+  crossProjection,
+  differentialAttention,
+  selfProjections,
+  type KeyValues,
+} from './blocks/differential-attention.js';
 import { gmu } from './blocks/gmu-block.js';
 import { mambaDecode } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
@@ -41,7 +46,13 @@ function cachedCount(g: GraphBuilder, layer: LayerSpec, pastLengths: string): st
   return layer.window === null ? pastLengths : g.op1('Min', [pastLengths, g.ints([layer.window - 1], [])]);
 }
 
-function attentionMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string, pastLengths: string): [string, AttentionContext] {
+function attentionMixer(
+  g: GraphBuilder,
+  c: ModelConfig,
+  layer: LayerSpec,
+  h: string,
+  pastLengths: string,
+): [string, AttentionContext] {
   const i = layer.index;
   const p = mixerPrefix(i);
   const rows = layer.window === null ? 'past' : layer.window - 1;

@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../model/config.js';
-import type { GraphBuilder } from './onnx-builder.js';
 import { layerNorm } from './blocks/layer-norm.js';
 import { mlp } from './blocks/mlp.js';
+import type { GraphBuilder } from './onnx-builder.js';
 import { linear, squeeze } from './ops.js';
 
 /** Checkpoint prefix of a layer's mixer weights. */
@@ -11,7 +11,13 @@ export const mixerPrefix = (layer: number) => `model.layers.${layer}.attn.`;
 export const embed = (g: GraphBuilder, ids: string) => g.op1('Gather', [g.param('model.embed_tokens.weight'), ids]);
 
 /** Pre-norm residual layer: x += mixer(LN1(x)); x += MLP(LN2(x)). x [B, S, d]. */
-export function residualLayer(g: GraphBuilder, x: string, layer: number, c: ModelConfig, mixer: (h: string) => string): string {
+export function residualLayer(
+  g: GraphBuilder,
+  x: string,
+  layer: number,
+  c: ModelConfig,
+  mixer: (h: string) => string,
+): string {
   const p = `model.layers.${layer}.`;
   const mixed = g.op1('Add', [x, mixer(layerNorm(g, x, `${p}input_layernorm`, c.layerNormEps))]);
   const h = layerNorm(g, mixed, `${p}post_attention_layernorm`, c.layerNormEps);

@@ -96,7 +96,8 @@ export class GraphBuilder {
   }
 
   output(name: string, value: string, type: ElemType = 'float32', dims?: readonly Dim[]): string {
-    if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `${name}/Identity` });
+    if (value !== name)
+      this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `${name}/Identity` });
     this.outputs.push(valueInfo(name, type, dims));
     return name;
   }

@@ -35,8 +35,7 @@ export function slice(g: GraphBuilder, x: string, starts: number[], ends: number
 }
 
 /** Size of dimension `axis` of x, as an int64 tensor of shape [1]. */
-export const dimOf = (g: GraphBuilder, x: string, axis: number) =>
-  g.op1('Shape', [x], { start: axis, end: axis + 1 });
+export const dimOf = (g: GraphBuilder, x: string, axis: number) => g.op1('Shape', [x], { start: axis, end: axis + 1 });
 
 /** [0, 1, ..., n - 1] (int64) for an int64 scalar-or-[1] n. */
 export function range(g: GraphBuilder, n: string): string {

@@ -1,7 +1,12 @@
 import type { ModelConfig } from '../model/config.js';
 import type { LayerSpec } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
-import { crossProjection, differentialAttention, selfProjections, type KeyValues } from './blocks/differential-attention.js';
+import {
+  crossProjection,
+  differentialAttention,
+  selfProjections,
+  type KeyValues,
+} from './blocks/differential-attention.js';
 import { gmu } from './blocks/gmu-block.js';
 import { mambaPrefill } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
@@ -54,7 +59,13 @@ interface SelfDecoderOut {
   kv: Map<number, KeyValues>; // batch-major [B, S, KV, hd] per attention layer
 }
 
-function selfMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string, io: { lengths: string; masks: PrefillMasks; out: SelfDecoderOut }) {
+function selfMixer(
+  g: GraphBuilder,
+  c: ModelConfig,
+  layer: LayerSpec,
+  h: string,
+  io: { lengths: string; masks: PrefillMasks; out: SelfDecoderOut },
+) {
   const p = mixerPrefix(layer.index);
   if (layer.kind === 'mamba') {
     const m = mambaPrefill(g, h, p, layer.index, c.mamba, io.lengths, io.masks.stepMask);

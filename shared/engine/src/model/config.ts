@@ -78,7 +78,10 @@ function slidingWindow(raw: Json): number {
   if (Array.isArray(value)) {
     const windows = [...new Set(value.filter((w) => w !== null))];
     if (windows.length !== 1) {
-      throw new ConfigError('sliding_window', `as a list must hold one window size besides nulls, found ${JSON.stringify(windows)}`);
+      throw new ConfigError(
+        'sliding_window',
+        `as a list must hold one window size besides nulls, found ${JSON.stringify(windows)}`,
+      );
     }
     return int({ sliding_window: windows[0] }, 'sliding_window', undefined, 2);
   }
@@ -93,7 +96,10 @@ function layerTypes(raw: Json, numLayers: number): LayerKind[] | null {
   }
   for (const [i, kind] of value.entries()) {
     if (!LAYER_KINDS.includes(kind)) {
-      throw new ConfigError(`layer_types[${i}]`, `must be one of ${LAYER_KINDS.join(', ')}, found ${JSON.stringify(kind)}`);
+      throw new ConfigError(
+        `layer_types[${i}]`,
+        `must be one of ${LAYER_KINDS.join(', ')}, found ${JSON.stringify(kind)}`,
+      );
     }
   }
   return value as LayerKind[];
@@ -123,8 +129,10 @@ export function parseConfig(raw: unknown): ModelConfig {
     throw new ConfigError('hidden_size', `(${hiddenSize}) must be divisible by num_attention_heads (${numHeads})`);
   }
   // Differential attention splits query and KV heads into two stripes.
-  if (numHeads % 2 !== 0) throw new ConfigError('num_attention_heads', `must be even for differential attention, found ${numHeads}`);
-  if (numKvHeads % 2 !== 0) throw new ConfigError('num_key_value_heads', `must be even for differential attention, found ${numKvHeads}`);
+  if (numHeads % 2 !== 0)
+    throw new ConfigError('num_attention_heads', `must be even for differential attention, found ${numHeads}`);
+  if (numKvHeads % 2 !== 0)
+    throw new ConfigError('num_key_value_heads', `must be even for differential attention, found ${numKvHeads}`);
   if (numHeads % numKvHeads !== 0) {
     throw new ConfigError('num_key_value_heads', `(${numKvHeads}) must divide num_attention_heads (${numHeads})`);
   }
@@ -136,7 +144,8 @@ export function parseConfig(raw: unknown): ModelConfig {
   const dtRankRaw = json.mamba_dt_rank ?? 'auto';
   const dtRank = dtRankRaw === 'auto' ? Math.ceil(hiddenSize / 16) : int(json, 'mamba_dt_rank');
   const tieWordEmbeddings = bool(json, 'tie_word_embeddings', true);
-  if (bool(json, 'mlp_bias', false)) throw new ConfigError('mlp_bias', 'must be false (Phi-4-mini-flash has no MLP biases)');
+  if (bool(json, 'mlp_bias', false))
+    throw new ConfigError('mlp_bias', 'must be false (Phi-4-mini-flash has no MLP biases)');
   if (bool(json, 'lm_head_bias', false)) throw new ConfigError('lm_head_bias', 'must be false');
   if (bool(json, 'mamba_proj_bias', false)) throw new ConfigError('mamba_proj_bias', 'must be false');
 
@@ -160,7 +169,8 @@ export function parseConfig(raw: unknown): ModelConfig {
     },
     layerNormEps: positive(json, 'layer_norm_eps', 1e-5),
     tieWordEmbeddings,
-    bosTokenId: json.bos_token_id === undefined || json.bos_token_id === null ? null : int(json, 'bos_token_id', undefined, 0),
+    bosTokenId:
+      json.bos_token_id === undefined || json.bos_token_id === null ? null : int(json, 'bos_token_id', undefined, 0),
     eosTokenIds: tokenIds(json, 'eos_token_id'),
     layerTypes: types,
   };

@@ -1,6 +1,6 @@
+import { checkpointLayout } from './checkpoint-layout.js';
 import type { ModelConfig } from './config.js';
 import type { LayerPlan } from './layer-plan.js';
-import { checkpointLayout } from './checkpoint-layout.js';
 import { tensor, type Weights } from './tensor.js';
 
 /** mulberry32: a tiny seeded PRNG, so a seed names the same weights on every machine. */
@@ -33,14 +33,18 @@ export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number):
   for (const [name, shape] of checkpointLayout(config, plan)) {
     const t = tensor(shape);
     const last = name.split('.').at(-1)!;
-    const fill = (f: (i: number) => number) => t.data.forEach((_, i) => (t.data[i] = f(i)));
+    const fill = (f: (i: number) => number) => {
+      t.data.forEach((_, i) => (t.data[i] = f(i)));
+    };
     if (name.endsWith('layernorm.weight') || name.endsWith('subln.weight')) fill(() => 1 + 0.1 * normal());
     else if (name.endsWith('layernorm.bias')) fill(() => 0.1 * normal());
     else if (last === 'A_log') fill((i) => Math.log(1 + (i % config.mamba.dState)));
     else if (last === 'D') fill(() => 1 + 0.1 * normal());
-    else if (name.endsWith('dt_proj.bias')) fill(() => inverseSoftplus(Math.exp(Math.log(1e-3) + uniform() * Math.log(100))));
+    else if (name.endsWith('dt_proj.bias'))
+      fill(() => inverseSoftplus(Math.exp(Math.log(1e-3) + uniform() * Math.log(100))));
     else if (last.startsWith('lambda_')) fill(() => 0.1 * normal());
-    else if (name === 'model.embed_tokens.weight') fill(() => normal() / Math.sqrt(shape[1]!)); // logits ~ N(0, 1): varied samples
+    else if (name === 'model.embed_tokens.weight')
+      fill(() => normal() / Math.sqrt(shape[1]!)); // logits ~ N(0, 1): varied samples
     else if (shape.length === 1) fill(() => 0.02 * normal());
     else {
       const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);

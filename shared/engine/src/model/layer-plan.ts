@@ -1,5 +1,5 @@
-import { ConfigError } from './model-errors.js';
 import type { LayerKind, ModelConfig } from './config.js';
+import { ConfigError } from './model-errors.js';
 
 /** One layer of the plan: what its mixer is and what per-sequence state it keeps. */
 export interface LayerSpec {
@@ -52,7 +52,10 @@ export function planLayers(config: ModelConfig): LayerPlan {
   while (crossStart > 0 && isCross(kinds[crossStart - 1]!)) crossStart--;
   const stray = kinds.findIndex((k, i) => i < crossStart && isCross(k));
   if (stray >= 0) {
-    throw new ConfigError(`layer_types[${stray}]`, `is ${kinds[stray]}, which may only appear in the trailing cross-decoder`);
+    throw new ConfigError(
+      `layer_types[${stray}]`,
+      `is ${kinds[stray]}, which may only appear in the trailing cross-decoder`,
+    );
   }
   const hasGmu = kinds.includes('gmu');
   const hasCross = kinds.includes('cross_attention');
@@ -62,15 +65,13 @@ export function planLayers(config: ModelConfig): LayerPlan {
   if (hasCross && kvSourceLayer < 0) {
     throw new ConfigError('layer_types', 'has cross-attention layers but no full-attention layer before them');
   }
-  const layers = kinds.map(
-    (kind, index): LayerSpec => ({
-      index,
-      kind,
-      window: kind === 'sliding_attention' ? config.slidingWindow : null,
-      exportsMemory: index === memoryLayer,
-      sharesKv: index === kvSourceLayer,
-    }),
-  );
+  const layers = kinds.map((kind, index): LayerSpec => ({
+    index,
+    kind,
+    window: kind === 'sliding_attention' ? config.slidingWindow : null,
+    exportsMemory: index === memoryLayer,
+    sharesKv: index === kvSourceLayer,
+  }));
   return {
     layers,
     crossStart,

@@ -1,9 +1,9 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CheckpointError, ModelDirError } from './model-errors.js';
 import { checkpointLayout, isIgnoredTensor } from './checkpoint-layout.js';
 import { parseConfig } from './config.js';
 import { planLayers } from './layer-plan.js';
+import { CheckpointError, ModelDirError } from './model-errors.js';
 import type { ModelSpec } from './model-spec.js';
 import { readSafetensors } from './safetensors.js';
 import type { Weights } from './tensor.js';
@@ -15,7 +15,11 @@ export interface LoadedModel extends ModelSpec {
   tokenizerPath: string | null;
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -59,14 +63,25 @@ function validateWeights(weights: Weights, spec: Omit<ModelSpec, 'weights'>): We
   const layout = checkpointLayout(spec.config, spec.plan);
   for (const [name, shape] of [...layout].sort(([a], [b]) => a.localeCompare(b))) {
     const found = weights.get(name);
-    if (!found) throw new CheckpointError('missing', name, `missing tensor \`${name}\` (expected shape ${shapeText(shape)})`);
+    if (!found)
+      throw new CheckpointError('missing', name, `missing tensor \`${name}\` (expected shape ${shapeText(shape)})`);
     if (found.shape.length !== shape.length || found.shape.some((n, i) => n !== shape[i])) {
-      throw new CheckpointError('shape', name, `tensor \`${name}\` has shape ${shapeText(found.shape)}, expected ${shapeText(shape)}`);
+      throw new CheckpointError(
+        'shape',
+        name,
+        `tensor \`${name}\` has shape ${shapeText(found.shape)}, expected ${shapeText(shape)}`,
+      );
     }
   }
-  const unexpected = [...weights.keys()].sort().find((name) => !layout.has(name) && !isIgnoredTensor(name, spec.config));
+  const unexpected = [...weights.keys()]
+    .sort()
+    .find((name) => !layout.has(name) && !isIgnoredTensor(name, spec.config));
   if (unexpected) {
-    throw new CheckpointError('unexpected', unexpected, `unexpected tensor \`${unexpected}\`: the layer plan has no place for it`);
+    throw new CheckpointError(
+      'unexpected',
+      unexpected,
+      `unexpected tensor \`${unexpected}\`: the layer plan has no place for it`,
+    );
   }
   return new Map([...weights].filter(([name]) => layout.has(name)));
 }

@@ -59,4 +59,5 @@ export function presetConfig(name: string): Record<string, unknown> {
 }
 
 /** `layer_types` for the Transformer baseline: every layer full attention. */
-export const transformerLayerTypes = (numLayers: number): LayerKind[] => Array<LayerKind>(numLayers).fill('full_attention');
+export const transformerLayerTypes = (numLayers: number): LayerKind[] =>
+  Array<LayerKind>(numLayers).fill('full_attention');

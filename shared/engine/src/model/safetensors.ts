@@ -46,10 +46,14 @@ const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as nu
 function isHeaderEntry(raw: unknown): raw is HeaderEntry {
   const e = raw as Partial<HeaderEntry> | null;
   return (
-    typeof e === 'object' && e !== null &&
+    typeof e === 'object' &&
+    e !== null &&
     typeof e.dtype === 'string' &&
-    Array.isArray(e.shape) && e.shape.every(isCount) &&
-    Array.isArray(e.data_offsets) && e.data_offsets.length === 2 && e.data_offsets.every(isCount)
+    Array.isArray(e.shape) &&
+    e.shape.every(isCount) &&
+    Array.isArray(e.data_offsets) &&
+    e.data_offsets.length === 2 &&
+    e.data_offsets.every(isCount)
   );
 }
 
@@ -67,16 +71,28 @@ function parseHeader(file: string, json: string, dataBytes: number): Map<string,
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     if (!isHeaderEntry(raw)) {
-      throw new CheckpointError('format', name, `${file}: tensor \`${name}\` needs dtype, shape and data_offsets in the header`);
+      throw new CheckpointError(
+        'format',
+        name,
+        `${file}: tensor \`${name}\` needs dtype, shape and data_offsets in the header`,
+      );
     }
     const entry = raw;
     if (!Object.hasOwn(BYTES_PER_VALUE, entry.dtype)) {
-      throw new CheckpointError('dtype', name, `tensor \`${name}\` has dtype ${entry.dtype}; supported: F32, F16, BF16`);
+      throw new CheckpointError(
+        'dtype',
+        name,
+        `tensor \`${name}\` has dtype ${entry.dtype}; supported: F32, F16, BF16`,
+      );
     }
     const [begin, end] = entry.data_offsets;
     const expected = numel(entry.shape) * BYTES_PER_VALUE[entry.dtype]!;
     if (end - begin !== expected || end > dataBytes) {
-      throw new CheckpointError('format', name, `${file}: tensor \`${name}\` has data offsets [${begin}, ${end}] that do not fit its shape or the file (truncated?)`);
+      throw new CheckpointError(
+        'format',
+        name,
+        `${file}: tensor \`${name}\` has data offsets [${begin}, ${end}] that do not fit its shape or the file (truncated?)`,
+      );
     }
     entries.set(name, entry);
   }
@@ -88,12 +104,17 @@ export async function readSafetensors(file: string): Promise<Weights> {
   const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
-    if (size < 8) throw new CheckpointError('format', file, `${file}: not a safetensors file (${size} bytes, truncated?)`);
+    if (size < 8)
+      throw new CheckpointError('format', file, `${file}: not a safetensors file (${size} bytes, truncated?)`);
     const lengthBytes = Buffer.alloc(8);
     await handle.read(lengthBytes, 0, 8, 0);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
     if (headerLength > size - 8) {
-      throw new CheckpointError('format', file, `${file}: not a safetensors file (header length ${headerLength} exceeds the file size ${size})`);
+      throw new CheckpointError(
+        'format',
+        file,
+        `${file}: not a safetensors file (header length ${headerLength} exceeds the file size ${size})`,
+      );
     }
     const headerBytes = Buffer.alloc(headerLength);
     await handle.read(headerBytes, 0, headerLength, 8);

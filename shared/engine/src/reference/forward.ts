@@ -121,12 +121,19 @@ export function referenceLogits(spec: ModelSpec, ids: number[]): Float32Array[] 
   const { hiddenSize: d, vocabSize, layerNormEps: eps, tieWordEmbeddings } = spec.config;
   const embed = weight(spec.weights, 'model.embed_tokens.weight'); // [vocab, d]
   let hs: Sequence = ids.map((id) => {
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new EngineError('invalid_token', `reference forward: token id ${id} is outside the vocabulary of ${vocabSize}`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+      throw new EngineError(
+        'invalid_token',
+        `reference forward: token id ${id} is outside the vocabulary of ${vocabSize}`,
+      );
     return embed.data.slice(id * d, (id + 1) * d);
   });
   const shared: Shared = { memory: null, keys: null, values: null };
   for (const layer of spec.plan.layers) hs = decoderLayer(spec, layer, hs, shared);
   const head = tieWordEmbeddings ? embed : weight(spec.weights, 'lm_head.weight'); // [vocab, d]
-  const [normW, normB] = [weight(spec.weights, 'model.final_layernorm.weight'), weight(spec.weights, 'model.final_layernorm.bias')];
+  const [normW, normB] = [
+    weight(spec.weights, 'model.final_layernorm.weight'),
+    weight(spec.weights, 'model.final_layernorm.bias'),
+  ];
   return hs.map((h) => linear(head, layerNorm(h, normW, normB, eps)));
 }

@@ -65,7 +65,7 @@ export function mambaStep(w: MambaWeights, h: Float32Array, state: MambaState): 
       const i = c * n + s;
       const a = -Math.exp(w.aLog.data[i]!);
       state.ssm[i] = Math.exp(dt[c]! * a) * state.ssm[i]! + dt[c]! * xc[c]! * b[s]!;
-      acc += state.ssm[i]! * cVec[s]!;
+      acc += state.ssm[i] * cVec[s]!;
     }
     y[c] = acc;
   }

@@ -61,7 +61,7 @@ export class CompiledModel implements ModelRunner {
 
   private async run(session: ort.InferenceSession, feeds: Feeds): Promise<Feeds> {
     this.checkLive();
-    return (await session.run(feeds)) as Feeds;
+    return await session.run(feeds);
   }
 
   private checkLive(): void {

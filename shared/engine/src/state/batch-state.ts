@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
-import type { Feeds } from './model-runner.js';
 import { pastName, presentName } from '../graph/io-names.js';
 import { numel } from '../model/tensor.js';
+import type { Feeds } from './model-runner.js';
 import { SlotStore } from './slot-store.js';
 import type { LayerState } from './state-layout.js';
 import { TimeMajorCache } from './time-major-cache.js';
@@ -26,17 +26,29 @@ export class BatchState {
 
   constructor(layout: readonly LayerState[]) {
     this.layers = layout.map((s): Buffers => {
-      if (s.kind === 'mamba') return { kind: 'mamba', s, conv: new SlotStore(numel(s.conv)), ssm: new SlotStore(numel(s.ssm)) };
+      if (s.kind === 'mamba')
+        return { kind: 'mamba', s, conv: new SlotStore(numel(s.conv)), ssm: new SlotStore(numel(s.ssm)) };
       const rows = s.kind === 'ring' ? s.rows : INITIAL_FULL_ROWS;
-      return { kind: 'kv', s, key: new TimeMajorCache(numel(s.row), rows), value: new TimeMajorCache(numel(s.row), rows) };
+      return {
+        kind: 'kv',
+        s,
+        key: new TimeMajorCache(numel(s.row), rows),
+        value: new TimeMajorCache(numel(s.row), rows),
+      };
     });
   }
 
   /** New slot i takes old slot order[i] (-1: a fresh slot). `live`: rows of full K/V worth keeping. */
   remap(order: readonly number[], live: number): void {
     for (const b of this.layers) {
-      if (b.kind === 'mamba') [b.conv, b.ssm].forEach((t) => t.remap(order));
-      else [b.key, b.value].forEach((t) => t.remap(order, b.s.kind === 'ring' ? t.rows : live));
+      if (b.kind === 'mamba')
+        [b.conv, b.ssm].forEach((t) => {
+          t.remap(order);
+        });
+      else
+        [b.key, b.value].forEach((t) => {
+          t.remap(order, b.s.kind === 'ring' ? t.rows : live);
+        });
     }
   }
 
@@ -69,10 +81,15 @@ export class BatchState {
         continue;
       }
       const s = b.s;
-      for (const [tensor, cache] of [['key', b.key], ['value', b.value]] as const) {
+      for (const [tensor, cache] of [
+        ['key', b.key],
+        ['value', b.value],
+      ] as const) {
         const rows = dataOf(outputs, presentName(i, tensor)); // [slots, KV, hd]
         if (s.kind === 'full') cache.reserve(Math.max(...positions) + 1);
-        positions.forEach((p, slot) => cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, slot * cache.rowSize));
+        positions.forEach((p, slot) => {
+          cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, slot * cache.rowSize);
+        });
       }
     }
   }
@@ -83,16 +100,24 @@ export class BatchState {
       const i = b.s.layer;
       if (b.kind === 'mamba') {
         const { conv, ssm } = b;
-        conv.slot(slot).set(dataOf(outputs, presentName(i, 'conv_state')).subarray(j * conv.perSlot, (j + 1) * conv.perSlot));
-        ssm.slot(slot).set(dataOf(outputs, presentName(i, 'ssm_state')).subarray(j * ssm.perSlot, (j + 1) * ssm.perSlot));
+        conv
+          .slot(slot)
+          .set(dataOf(outputs, presentName(i, 'conv_state')).subarray(j * conv.perSlot, (j + 1) * conv.perSlot));
+        ssm
+          .slot(slot)
+          .set(dataOf(outputs, presentName(i, 'ssm_state')).subarray(j * ssm.perSlot, (j + 1) * ssm.perSlot));
         continue;
       }
       const s = b.s;
       const first = s.kind === 'ring' ? Math.max(0, n - s.rows) : 0; // a ring keeps the last W - 1 positions
-      for (const [tensor, cache] of [['key', b.key], ['value', b.value]] as const) {
+      for (const [tensor, cache] of [
+        ['key', b.key],
+        ['value', b.value],
+      ] as const) {
         const rows = dataOf(outputs, presentName(i, tensor)); // [batch, seq, KV, hd]
         if (s.kind === 'full') cache.reserve(n + 1);
-        for (let p = first; p < n; p++) cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, (j * seq + p) * cache.rowSize);
+        for (let p = first; p < n; p++)
+          cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, (j * seq + p) * cache.rowSize);
       }
     }
   }

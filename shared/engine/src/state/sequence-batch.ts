@@ -1,19 +1,38 @@
 import ort from 'onnxruntime-node';
-import type { Feeds, ModelRunner } from './model-runner.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { BatchState } from './batch-state.js';
+import type { Feeds, ModelRunner } from './model-runner.js';
 import { decodeState, encodeState } from './state-codec.js';
-import { BatchBusyError, EmptyPromptError, InvalidTokenError, StepTokensError, UnknownSequenceError } from './state-errors.js';
+import {
+  BatchBusyError,
+  EmptyPromptError,
+  InvalidTokenError,
+  StepTokensError,
+  UnknownSequenceError,
+} from './state-errors.js';
 import { configFingerprint, stateByteSize, stateLayout, type LayerState } from './state-layout.js';
 
 const int64 = (values: readonly number[], dims: number[]) =>
-  new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+  new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    dims,
+  );
 
 /** Right-pads prompts with token 0 to the longest: [n, seq]. */
 function prefillFeeds(prompts: readonly number[][]): { feeds: Feeds; seq: number } {
   const seq = Math.max(...prompts.map((p) => p.length));
   const ids = prompts.flatMap((p) => [...p, ...new Array<number>(seq - p.length).fill(0)]);
-  return { feeds: { input_ids: int64(ids, [prompts.length, seq]), lengths: int64(prompts.map((p) => p.length), [prompts.length]) }, seq };
+  return {
+    feeds: {
+      input_ids: int64(ids, [prompts.length, seq]),
+      lengths: int64(
+        prompts.map((p) => p.length),
+        [prompts.length],
+      ),
+    },
+    seq,
+  };
 }
 
 /**
@@ -63,7 +82,9 @@ export class SequenceBatch {
   async prefill(prompts: number[][]): Promise<{ id: number; logits: Float32Array }[]> {
     prompts.forEach((p, i) => {
       if (p.length === 0) throw new EmptyPromptError(i);
-      p.forEach((token) => this.checkToken(token, `prompt ${i}`));
+      p.forEach((token) => {
+        this.checkToken(token, `prompt ${i}`);
+      });
     });
     if (prompts.length === 0) return [];
     return this.exclusive('prefill', async () => {
@@ -150,14 +171,17 @@ export class SequenceBatch {
 
   private checkToken(token: number, owner: string): void {
     if (!Number.isInteger(token) || token < 0 || token >= this.spec.config.vocabSize) {
-      throw new InvalidTokenError(`token ${token} of ${owner} is outside the vocabulary (size ${this.spec.config.vocabSize})`);
+      throw new InvalidTokenError(
+        `token ${token} of ${owner} is outside the vocabulary (size ${this.spec.config.vocabSize})`,
+      );
     }
   }
 
   private checkStepTokens(tokens: Map<number, number>): void {
     for (const id of tokens.keys()) if (!this.slotOf.has(id)) throw new UnknownSequenceError(id);
     const missing = this.slotIds.filter((id) => !tokens.has(id));
-    if (missing.length > 0) throw new StepTokensError(`step needs a token for every active sequence; missing ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new StepTokensError(`step needs a token for every active sequence; missing ${missing.join(', ')}`);
     for (const [id, token] of tokens) this.checkToken(token, `sequence ${id}`);
   }
 

@@ -24,7 +24,8 @@ export class SlotStore {
   }
 
   replace(data: Float32Array): void {
-    if (data.length !== this.data.length) throw new RangeError(`state of ${data.length} values replaces ${this.data.length}`);
+    if (data.length !== this.data.length)
+      throw new RangeError(`state of ${data.length} values replaces ${this.data.length}`);
     this.data = data;
   }
 }

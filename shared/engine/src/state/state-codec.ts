@@ -30,7 +30,9 @@ const align4 = (n: number) => (n + 3) & ~3;
 
 export function encodeState(fingerprint: string, layout: readonly LayerState[], state: SequenceState): Uint8Array {
   const blocks = stateBlocks(layout, state.length);
-  const header = new TextEncoder().encode(JSON.stringify({ version: VERSION, fingerprint, length: state.length, blocks }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({ version: VERSION, fingerprint, length: state.length, blocks }),
+  );
   const dataStart = align4(12 + header.length);
   const floats = blocks.reduce((n, b) => n + numel(b.shape), 0);
   const bytes = new Uint8Array(dataStart + 4 * floats);
@@ -54,7 +56,10 @@ function readHeader(bytes: Uint8Array): { header: Header; dataStart: number } {
   const size = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
   if (12 + size > bytes.length) throw new StateFormatError('state header is truncated');
   try {
-    return { header: JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + size))) as Header, dataStart: align4(12 + size) };
+    return {
+      header: JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + size))) as Header,
+      dataStart: align4(12 + size),
+    };
   } catch {
     throw new StateFormatError('state header is not valid JSON');
   }
@@ -63,13 +68,17 @@ function readHeader(bytes: Uint8Array): { header: Header; dataStart: number } {
 /** Parses exported bytes; rejects other formats, versions, configs and layouts with typed errors. */
 export function decodeState(bytes: Uint8Array, fingerprint: string, layout: readonly LayerState[]): SequenceState {
   const { header, dataStart } = readHeader(bytes);
-  if (header.version !== VERSION) throw new StateFormatError(`state format version ${header.version} is not supported (expected ${VERSION})`);
+  if (header.version !== VERSION)
+    throw new StateFormatError(`state format version ${header.version} is not supported (expected ${VERSION})`);
   if (header.fingerprint !== fingerprint) throw new StateConfigMismatchError(fingerprint, header.fingerprint);
-  if (!Number.isInteger(header.length) || header.length < 1) throw new StateFormatError(`state length ${header.length} is invalid`);
+  if (!Number.isInteger(header.length) || header.length < 1)
+    throw new StateFormatError(`state length ${header.length} is invalid`);
   const expected = stateBlocks(layout, header.length);
-  if (JSON.stringify(expected) !== JSON.stringify(header.blocks)) throw new StateFormatError('state blocks do not match this model');
+  if (JSON.stringify(expected) !== JSON.stringify(header.blocks))
+    throw new StateFormatError('state blocks do not match this model');
   const floats = expected.reduce((n, b) => n + numel(b.shape), 0);
-  if (bytes.length !== dataStart + 4 * floats) throw new StateFormatError(`state data is ${bytes.length - dataStart} bytes, expected ${4 * floats}`);
+  if (bytes.length !== dataStart + 4 * floats)
+    throw new StateFormatError(`state data is ${bytes.length - dataStart} bytes, expected ${4 * floats}`);
   // Copy once to an aligned buffer (the caller's bytes may start at any offset).
   const data = new Float32Array(bytes.slice(dataStart).buffer);
   let at = 0;

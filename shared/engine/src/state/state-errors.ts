@@ -41,7 +41,10 @@ export class StateConfigMismatchError extends EngineError {
     readonly expected: string,
     readonly found: string,
   ) {
-    super('state_config_mismatch', `state was exported from a model with config fingerprint ${found}, this engine's is ${expected}`);
+    super(
+      'state_config_mismatch',
+      `state was exported from a model with config fingerprint ${found}, this engine's is ${expected}`,
+    );
   }
 }
 

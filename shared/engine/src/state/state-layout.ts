@@ -13,7 +13,10 @@ export function stateLayout(spec: ModelSpec): LayerState[] {
   const { config: c, plan } = spec;
   const row = [c.numKvHeads, c.headDim];
   return plan.layers.flatMap((l): LayerState[] => {
-    if (l.kind === 'mamba') return [{ kind: 'mamba', layer: l.index, conv: [c.mamba.dInner, c.mamba.dConv], ssm: [c.mamba.dInner, c.mamba.dState] }];
+    if (l.kind === 'mamba')
+      return [
+        { kind: 'mamba', layer: l.index, conv: [c.mamba.dInner, c.mamba.dConv], ssm: [c.mamba.dInner, c.mamba.dState] },
+      ];
     if (l.kind === 'sliding_attention') return [{ kind: 'ring', layer: l.index, rows: l.window! - 1, row }];
     if (l.kind === 'full_attention') return [{ kind: 'full', layer: l.index, row }];
     return []; // GMU and cross-attention keep nothing (YOCO)
@@ -32,7 +35,10 @@ export function stateBlocks(layout: readonly LayerState[], length: number): Stat
   return layout.flatMap((s): StateBlock[] => {
     switch (s.kind) {
       case 'mamba':
-        return [{ layer: s.layer, tensor: 'conv_state', shape: s.conv }, { layer: s.layer, tensor: 'ssm_state', shape: s.ssm }];
+        return [
+          { layer: s.layer, tensor: 'conv_state', shape: s.conv },
+          { layer: s.layer, tensor: 'ssm_state', shape: s.ssm },
+        ];
       case 'ring':
         return (['key', 'value'] as const).map((tensor) => ({ layer: s.layer, tensor, shape: [s.rows, ...s.row] }));
       case 'full':

@@ -26,7 +26,8 @@ export class HfTokenizer implements Tokenizer {
   constructor(tokenizerJson: object, tokenizerConfig: object, config: TokenizerModelConfig) {
     this.lib = new HfLibTokenizer(tokenizerJson, tokenizerConfig);
     this.vocabSize = largestId(this.lib.get_vocab(true)) + 1;
-    this.eosTokenIds = config.eosTokenIds.length > 0 ? [...config.eosTokenIds] : this.eosFromTokenizerConfig(tokenizerConfig);
+    this.eosTokenIds =
+      config.eosTokenIds.length > 0 ? [...config.eosTokenIds] : this.eosFromTokenizerConfig(tokenizerConfig);
     this.bosTokenId = config.bosTokenId;
     this.silentIds = new Set([...this.eosTokenIds, ...(config.bosTokenId === null ? [] : [config.bosTokenId])]);
     for (const [id, token] of this.lib.get_added_tokens_decoder()) if (token.special) this.silentIds.add(id);

@@ -18,7 +18,9 @@ export async function loadTokenizer(tokenizerPath: string | null, config: Tokeni
   try {
     tokenizer = new HfTokenizer(tokenizerJson!, tokenizerConfig, config);
   } catch (error) {
-    throw new ModelDirError(`${tokenizerPath}: not a tokenizer @huggingface/tokenizers can load: ${(error as Error).message}`);
+    throw new ModelDirError(
+      `${tokenizerPath}: not a tokenizer @huggingface/tokenizers can load: ${(error as Error).message}`,
+    );
   }
   // A token id past the embedding table would crash the engine mid-generation; refuse it here.
   if (tokenizer.vocabSize > config.vocabSize) {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { loadScheduler } from '../../generation/load-scheduler.js';
 import type { GenerationEvent } from '../../generation/generation-request.js';
+import { loadScheduler } from '../../generation/load-scheduler.js';
 import { numberOption, requireOption } from '../args.js';
 
 export const generateUsage =
@@ -46,6 +46,8 @@ export async function generate(argv: string[]): Promise<void> {
   process.stdout.write('\n');
   if (outcome?.type === 'failed') throw new Error(outcome.message);
   if (outcome?.type === 'finished') {
-    process.stderr.write(`[finish_reason=${outcome.reason} prompt_tokens=${outcome.promptTokens} generated_tokens=${outcome.generatedTokens}]\n`);
+    process.stderr.write(
+      `[finish_reason=${outcome.reason} prompt_tokens=${outcome.promptTokens} generated_tokens=${outcome.generatedTokens}]\n`,
+    );
   }
 }

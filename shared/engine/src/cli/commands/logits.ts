@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { CompiledModel } from '../../runtime/compiled-model.js';
 import { loadModelDir } from '../../model/model-dir.js';
+import { CompiledModel } from '../../runtime/compiled-model.js';
 import { idList, numberOption, requireOption, UsageError } from '../args.js';
 
 export const logitsUsage = 'sambay logits --model DIR --ids 5,9,13 [--prefill K]';
@@ -11,13 +11,18 @@ export const logitsUsage = 'sambay logits --model DIR --ids 5,9,13 [--prefill K]
  * another implementation.
  */
 export async function logits(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, ids: { type: 'string' }, prefill: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, ids: { type: 'string' }, prefill: { type: 'string' } },
+  });
   const ids = idList(requireOption(values, 'ids'), 'ids');
   const prefill = numberOption(values, 'prefill', Math.max(1, ids.length - 1), true);
-  if (prefill < 1 || prefill > ids.length) throw new UsageError(`--prefill must be between 1 and ${ids.length}, got ${prefill}`);
+  if (prefill < 1 || prefill > ids.length)
+    throw new UsageError(`--prefill must be between 1 and ${ids.length}, got ${prefill}`);
   const model = await loadModelDir(requireOption(values, 'model'));
   const outOfVocab = ids.find((id) => id >= model.config.vocabSize);
-  if (outOfVocab !== undefined) throw new UsageError(`token id ${outOfVocab} is outside the vocabulary (size ${model.config.vocabSize})`);
+  if (outOfVocab !== undefined)
+    throw new UsageError(`token id ${outOfVocab} is outside the vocabulary (size ${model.config.vocabSize})`);
   const compiled = await CompiledModel.create(model);
   const batch = compiled.newBatch();
   const [first] = await batch.prefill([ids.slice(0, prefill)]);

@@ -30,14 +30,18 @@ export function selfProjections(g: GraphBuilder, h: string, p: string, c: ModelC
 }
 
 /** Cross-attention layers project queries only. h [B, S, d] -> q [B, S, H hd]. */
-export const crossProjection = (g: GraphBuilder, h: string, p: string) => linear(g, h, `${p}Wqkv.weight`, `${p}Wqkv.bias`);
+export const crossProjection = (g: GraphBuilder, h: string, p: string) =>
+  linear(g, h, `${p}Wqkv.weight`, `${p}Wqkv.bias`);
 
 const lambdaInit = (layer: number) => 0.8 - 0.6 * Math.exp(-0.3 * layer);
 
 /** lambda = exp(sum(lq1 lk1)) - exp(sum(lq2 lk2)) + lambda_init, a scalar. */
 function lambda(g: GraphBuilder, p: string, layer: number): string {
   const term = (s: 1 | 2) => {
-    const dot = g.op1('Mul', [g.param(`${p}inner_cross_attn.lambda_q${s}`), g.param(`${p}inner_cross_attn.lambda_k${s}`)]);
+    const dot = g.op1('Mul', [
+      g.param(`${p}inner_cross_attn.lambda_q${s}`),
+      g.param(`${p}inner_cross_attn.lambda_k${s}`),
+    ]);
     return g.op1('Exp', [g.op1('ReduceSum', [dot], { keepdims: 0 })]);
   };
   return g.op1('Add', [g.op1('Sub', [term(1), term(2)]), g.floats([lambdaInit(layer)], [])]);
@@ -62,7 +66,13 @@ function pairedValues(g: GraphBuilder, kv: KeyValues, half: number, hd: number):
  * Returns [B, Sq, d] after out_proj.
  */
 export function differentialAttention(
-  g: GraphBuilder, p: string, layer: number, c: ModelConfig, q: string, kv: KeyValues, mask: string,
+  g: GraphBuilder,
+  p: string,
+  layer: number,
+  c: ModelConfig,
+  q: string,
+  kv: KeyValues,
+  mask: string,
 ): string {
   const hd = c.headDim;
   const half = c.numKvHeads / 2;

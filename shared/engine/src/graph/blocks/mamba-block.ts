@@ -76,7 +76,13 @@ function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: Ma
 }
 
 /** The SSM recurrence over time as a Scan whose body is `ssmStep`. Inputs [B, S, ...]. */
-function ssmScan(g: GraphBuilder, p: string, layer: number, seq: { dt: string; xc: string; b: string; c: string }, m: MambaConfig) {
+function ssmScan(
+  g: GraphBuilder,
+  p: string,
+  layer: number,
+  seq: { dt: string; xc: string; b: string; c: string },
+  m: MambaConfig,
+) {
   const a = decayRates(g, p);
   const body = g.subgraph(`layers.${layer}.mamba.scan_body`);
   const name = (s: string) => `layers.${layer}.mamba.scan/${s}`;
@@ -87,12 +93,17 @@ function ssmScan(g: GraphBuilder, p: string, layer: number, seq: { dt: string; x
 
   const zeroShape = g.op1('Concat', [dimOf(g, seq.xc, 0), g.ints([m.dInner, m.dState])], { axis: 0 });
   const ssm0 = g.op1('Expand', [g.floats([0], []), zeroShape]); // [B, Di, N]
-  const [ssmFinal, y] = g.op('Scan', [ssm0, seq.dt, seq.xc, seq.b, seq.c], {
-    body,
-    num_scan_inputs: 4,
-    scan_input_axes: [1, 1, 1, 1],
-    scan_output_axes: [1],
-  }, 2);
+  const [ssmFinal, y] = g.op(
+    'Scan',
+    [ssm0, seq.dt, seq.xc, seq.b, seq.c],
+    {
+      body,
+      num_scan_inputs: 4,
+      scan_input_axes: [1, 1, 1, 1],
+      scan_output_axes: [1],
+    },
+    2,
+  );
   return { ssm: ssmFinal!, y: y! }; // [B, Di, N], [B, S, Di]
 }
 
@@ -102,7 +113,13 @@ function ssmScan(g: GraphBuilder, p: string, layer: number, seq: { dt: string; x
  * after lengths[b] tokens without a select in the Scan body.
  */
 export function mambaPrefill(
-  g: GraphBuilder, h: string, p: string, layer: number, m: MambaConfig, lengths: string, stepMask: string,
+  g: GraphBuilder,
+  h: string,
+  p: string,
+  layer: number,
+  m: MambaConfig,
+  lengths: string,
+  stepMask: string,
 ): MambaOut {
   const [x, z] = inputProjection(g, h, p, m); // [B, S, Di]
   // --- causal depthwise conv over time ---
@@ -118,7 +135,14 @@ export function mambaPrefill(
 // --- decode: one token from the cached state --------------------------------------------------
 
 /** h [B, 1, d]; conv [B, Di, d_conv]; ssm [B, Di, N]. */
-export function mambaDecode(g: GraphBuilder, h: string, p: string, m: MambaConfig, conv: string, ssm: string): MambaOut {
+export function mambaDecode(
+  g: GraphBuilder,
+  h: string,
+  p: string,
+  m: MambaConfig,
+  conv: string,
+  ssm: string,
+): MambaOut {
   const [x, z] = inputProjection(g, h, p, m).map((t) => squeeze(g, t, [1])); // [B, Di]
   // --- conv state: drop the oldest input, append x ---
   const nextConv = g.op1('Concat', [slice(g, conv, [1], [m.dConv], [2]), unsqueeze(g, x!, [2])], { axis: 2 });
