@@ -72,8 +72,9 @@ async function startLocalRedis() {
 }
 
 async function findRedis() {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => {} };
-  if (await redisAnswers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379', stop: () => {} };
+  // A Redis we did not start is not ours to stop.
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => undefined };
+  if (await redisAnswers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379', stop: () => undefined };
   if (onPath('redis-server')) return startLocalRedis();
   say('no Redis found: nothing answers on 127.0.0.1:6379, REDIS_URL is unset, and redis-server is not installed.');
   say('Either install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`),');

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       signal,
     )
       .then(() => process.exit(0))
-      .catch((error) => {
+      .catch((error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       });

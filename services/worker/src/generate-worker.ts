@@ -57,7 +57,9 @@ export class GenerateWorker {
     const cancels = new CancelListener({
       subscriber,
       keys,
-      onCancel: (jobId) => activeJobs.cancel(jobId) && logger.info({ jobId }, 'cancelling job'),
+      onCancel: (jobId) => {
+        if (activeJobs.cancel(jobId)) logger.info({ jobId }, 'cancelling job');
+      },
     });
     await cancels.start();
     const processor = createGenerateProcessor({ redis, keys, engine, writer, activeJobs, logger });
@@ -78,7 +80,9 @@ export class GenerateWorker {
       [redis, subscriber, bullConnection],
       logger,
     );
-    bull.on('failed', (job, error) => job && logger.warn({ jobId: job.id, err: error }, 'job failed'));
+    bull.on('failed', (job, error) => {
+      logger.warn({ jobId: job?.id, err: error }, 'job failed');
+    });
     bull.on('error', (error) => {
       logger.error({ err: error }, 'worker error');
     });
@@ -116,7 +120,7 @@ export class GenerateWorker {
       this.activeJobs.handBackAll();
       await Promise.race([closed, sleep(HAND_BACK_MS)]);
     }
-    await this.writer.flush().catch((error: Error) => {
+    await this.writer.flush().catch((error: unknown) => {
       this.logger.error({ err: error }, 'final stream flush failed');
     });
     await this.cancels.close();

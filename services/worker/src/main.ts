@@ -24,7 +24,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     logger.info({ signal }, 'signal received');
     worker.shutdown(config.SHUTDOWN_GRACE_MS).then(
       () => process.exit(0),
-      (error: Error) => {
+      (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },

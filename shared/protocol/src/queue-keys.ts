@@ -6,9 +6,7 @@ export class QueueKeys {
   constructor(readonly prefix: string) {}
 
   /** BullMQ queue name; BullMQ's own keys live under `{prefix}:bull:`. */
-  get queueName(): string {
-    return 'generate';
-  }
+  readonly queueName = 'generate';
 
   get bullPrefix(): string {
     return `${this.prefix}:bull`;

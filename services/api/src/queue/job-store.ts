@@ -207,7 +207,10 @@ export class JobStore {
     if (!job) return null;
     const state = await job.getState();
     if (state === 'unknown') return null;
-    return { state, data: job.data, returnValue: job.returnvalue ?? null, failedReason: job.failedReason ?? null };
+    // BullMQ types both as always set; they are undefined until the job completes or fails.
+    const returnValue = job.returnvalue as GenerateJobResult | undefined;
+    const failedReason = job.failedReason as string | undefined;
+    return { state, data: job.data, returnValue: returnValue ?? null, failedReason: failedReason ?? null };
   }
 
   /** A connection of its own for XREAD BLOCK, which holds its connection until it returns. */

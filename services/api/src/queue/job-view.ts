@@ -75,7 +75,7 @@ export function buildJobView(
 ): JobView {
   const result = bull?.returnValue ?? null;
   const submittedAt = state.submittedAt ?? bull?.data.submittedAt ?? null;
-  const generated = state.generatedTokens || result?.usage.completion_tokens || 0;
+  const generated = state.generatedTokens > 0 ? state.generatedTokens : (result?.usage.completion_tokens ?? 0);
   const usage: Usage | null =
     state.promptTokens !== null
       ? {

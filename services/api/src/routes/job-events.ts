@@ -54,6 +54,7 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
     const sse = new SseWriter(res);
     const redis = options.store.blockingConnection();
     let closed = false;
+    const isClosed = () => closed;
     const close = () => {
       closed = true;
       sse.end();
@@ -71,11 +72,11 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
         key: options.keys.jobStream(id),
         afterId,
         idleCheckMs,
-        isClosed: () => closed,
+        isClosed,
         jobEnded: () => jobEnded(options.store, id),
       });
     } catch (error) {
-      if (!closed) {
+      if (!isClosed()) {
         log.error({ err: error, job_id: id }, 'event stream failed');
         await sse
           .event('error', { type: 'error', message: 'the event stream failed; reconnect with Last-Event-ID' })

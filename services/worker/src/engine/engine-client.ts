@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
-import { DuplicateGenerationError, EngineStartError } from '../worker-errors.js';
+import { DuplicateGenerationError, EngineStartError } from './engine-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 import type { EngineListener, GenerationEngine } from './generation-engine.js';
 
@@ -33,18 +33,18 @@ export class EngineClient implements GenerationEngine {
   static async start(data: EngineThreadData): Promise<EngineClient> {
     const thread = new Worker(new URL('./engine-thread.js', import.meta.url), { workerData: data });
     const client = new EngineClient(thread);
+    // The first of: its first message, an error thrown while loading, or its exit code.
     const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [
-      unknown,
+      EngineReport | Error | number,
     ];
-    const report = first as EngineReport | Error | number;
-    if (typeof report === 'object' && report !== null && 'type' in report && report.type === 'ready') return client;
+    if (typeof first === 'object' && !(first instanceof Error) && first.type === 'ready') return client;
     await thread.terminate();
     const reason =
-      report instanceof Error
-        ? report.message
-        : typeof report === 'object' && report.type === 'fatal'
-          ? report.message
-          : `exit code ${String(report)}`;
+      typeof first === 'number'
+        ? `exit code ${first}`
+        : first instanceof Error || first.type === 'fatal'
+          ? first.message
+          : `unexpected first message \`${first.type}\``;
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
   }
 

@@ -139,7 +139,7 @@ export class JobRun implements ActiveJob {
 
   private reportProgress(report: ReturnType<ProgressMeter['report']>): void {
     const state = { [F.tokensPerSecond]: String(report.tokens_per_second) };
-    this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch((error: Error) => {
+    this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch((error: unknown) => {
       this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed');
     });
   }

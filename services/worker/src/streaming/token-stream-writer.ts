@@ -7,7 +7,7 @@ import {
   type QueueKeys,
   type StreamEvent,
 } from '@sambay/protocol';
-import { StreamWriteError } from '../worker-errors.js';
+import { StreamWriteError } from './stream-write-error.js';
 
 export interface TokenStreamWriterOptions {
   /** Connection for stream and state writes; commands on one connection apply in send order. */
@@ -66,7 +66,9 @@ export class TokenStreamWriter {
     job.text += text;
     Object.assign(job.state, state);
     // A failed timed flush is recorded on its jobs and reported by `finish`.
-    this.timer ??= setTimeout(() => this.flush().catch(() => undefined), this.options.flushMs);
+    this.timer ??= setTimeout(() => {
+      this.flush().catch(() => undefined);
+    }, this.options.flushMs);
   }
 
   /** Writes one event now, after the job's buffered tokens. */
@@ -138,7 +140,7 @@ export class TokenStreamWriter {
 
   /** Runs a pipeline; a failed command marks the jobs it wrote for (pipelines do not reject per command). */
   private async exec(pipe: ChainableCommander, jobs: OpenJob[]): Promise<void> {
-    let failure: Error | null = null;
+    let failure: Error | null;
     try {
       const results = (await pipe.exec()) ?? [];
       failure = results.find(([error]) => error)?.[0] ?? null;

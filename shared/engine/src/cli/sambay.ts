@@ -1,5 +1,5 @@
 import { EngineError } from '../errors/engine-error.js';
-import { UsageError } from './args.js';
+import { UsageError } from './commands/args.js';
 import { generate, generateUsage } from './commands/generate.js';
 import { initModel, initModelUsage } from './commands/init-model.js';
 import { logits, logitsUsage } from './commands/logits.js';

@@ -86,8 +86,8 @@ export class Scheduler {
   private wake(): void {
     // A failure outside any one sequence (a bug) fails the running ones rather than the process.
     this.loop ??= this.run()
-      .catch((error: Error) => {
-        this.failAll(error);
+      .catch((error: unknown) => {
+        this.failAll(error instanceof Error ? error : new Error(String(error)));
       })
       .finally(() => {
         this.loop = null;

@@ -11,8 +11,8 @@ import { gmu } from './blocks/gmu-block.js';
 import { mambaDecode } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { pastName, presentName } from './io-names.js';
-import { GraphBuilder } from './onnx-builder.js';
-import { additiveMask, dimOf, range, squeeze, transpose, unsqueeze } from './ops.js';
+import { GraphBuilder } from './onnx/onnx-builder.js';
+import { additiveMask, dimOf, range, squeeze, transpose, unsqueeze } from './onnx/ops.js';
 
 /**
  * Decode: one new token for each of B sequences at different positions.

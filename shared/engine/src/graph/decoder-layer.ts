@@ -1,8 +1,8 @@
 import type { ModelConfig } from '../model/config.js';
 import { layerNorm } from './blocks/layer-norm.js';
 import { mlp } from './blocks/mlp.js';
-import type { GraphBuilder } from './onnx-builder.js';
-import { linear, squeeze } from './ops.js';
+import type { GraphBuilder } from './onnx/onnx-builder.js';
+import { linear, squeeze } from './onnx/ops.js';
 
 /** Checkpoint prefix of a layer's mixer weights. */
 export const mixerPrefix = (layer: number) => `model.layers.${layer}.attn.`;

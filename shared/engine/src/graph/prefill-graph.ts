@@ -11,8 +11,8 @@ import { gmu } from './blocks/gmu-block.js';
 import { mambaPrefill } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { presentName } from './io-names.js';
-import { GraphBuilder } from './onnx-builder.js';
-import { additiveMask, dimOf, range, reshape, unsqueeze } from './ops.js';
+import { GraphBuilder } from './onnx/onnx-builder.js';
+import { additiveMask, dimOf, range, reshape, unsqueeze } from './onnx/ops.js';
 
 /**
  * Prefill: right-padded prompts `input_ids` [batch, seq] with `lengths` [batch] -> last-token

@@ -95,7 +95,7 @@ function layerTypes(raw: Json, numLayers: number): LayerKind[] | null {
     throw new ConfigError('layer_types', `must be a list of ${numLayers} layer kinds (one per layer)`);
   }
   for (const [i, kind] of value.entries()) {
-    if (!LAYER_KINDS.includes(kind)) {
+    if (!(LAYER_KINDS as readonly unknown[]).includes(kind)) {
       throw new ConfigError(
         `layer_types[${i}]`,
         `must be one of ${LAYER_KINDS.join(', ')}, found ${JSON.stringify(kind)}`,

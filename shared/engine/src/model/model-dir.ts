@@ -43,12 +43,16 @@ async function readCheckpoint(dir: string): Promise<Weights> {
   if (!(await exists(indexPath))) {
     throw new ModelDirError(`${dir}: no model.safetensors (nor model.safetensors.index.json for a sharded checkpoint)`);
   }
-  const index = (await readJson(indexPath, 'the shard index')) as { weight_map?: Record<string, string> };
+  const index = (await readJson(indexPath, 'the shard index')) as { weight_map?: unknown };
   if (typeof index.weight_map !== 'object' || index.weight_map === null) {
     throw new ModelDirError(`${indexPath}: \`weight_map\` is missing`);
   }
+  const shards = new Set(Object.values(index.weight_map as Record<string, unknown>));
+  if (![...shards].every((shard) => typeof shard === 'string')) {
+    throw new ModelDirError(`${indexPath}: \`weight_map\` must map tensor names to shard file names`);
+  }
   const weights: Weights = new Map();
-  for (const shard of new Set(Object.values(index.weight_map))) {
+  for (const shard of shards as Set<string>) {
     const shardPath = join(dir, shard);
     if (!(await exists(shardPath))) throw new ModelDirError(`${indexPath}: shard ${shard} is missing`);
     for (const [name, t] of await readSafetensors(shardPath)) weights.set(name, t);

@@ -44,10 +44,9 @@ const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as nu
 
 /** The shape of a header entry; whether the numbers fit the file is checked separately. */
 function isHeaderEntry(raw: unknown): raw is HeaderEntry {
-  const e = raw as Partial<HeaderEntry> | null;
+  if (typeof raw !== 'object' || raw === null) return false;
+  const e = raw as Partial<Record<keyof HeaderEntry, unknown>>;
   return (
-    typeof e === 'object' &&
-    e !== null &&
     typeof e.dtype === 'string' &&
     Array.isArray(e.shape) &&
     e.shape.every(isCount) &&
@@ -58,9 +57,9 @@ function isHeaderEntry(raw: unknown): raw is HeaderEntry {
 }
 
 function parseHeader(file: string, json: string, dataBytes: number): Map<string, HeaderEntry> {
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(json) as Record<string, unknown>;
+    header = JSON.parse(json);
   } catch (error) {
     throw new CheckpointError('format', file, `${file}: header is not valid JSON (${(error as Error).message})`);
   }

@@ -12,6 +12,6 @@ export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b,
 export function tensor(shape: number[], data?: Float32Array): Tensor {
   const size = numel(shape);
   if (data && data.length !== size)
-    throw new RangeError(`tensor of shape [${shape}] needs ${size} values, got ${data.length}`);
+    throw new RangeError(`tensor of shape [${shape.join(', ')}] needs ${size} values, got ${data.length}`);
   return { shape, data: data ?? new Float32Array(size) };
 }

@@ -10,7 +10,8 @@ import type { Tensor, Weights } from '../model/tensor.js';
 /** y = W x (+ b); W [out, in] row-major, x [in] -> y [out]. */
 export function linear(w: Tensor, x: Float32Array, b?: Tensor): Float32Array {
   const [rows, cols] = [w.shape[0]!, w.data.length / w.shape[0]!];
-  if (x.length !== cols) throw new RangeError(`linear: weight [${w.shape}] applied to a vector of ${x.length}`);
+  if (x.length !== cols)
+    throw new RangeError(`linear: weight [${w.shape.join(', ')}] applied to a vector of ${x.length}`);
   const y = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     let sum = b ? b.data[r]! : 0;
@@ -52,9 +53,9 @@ export const silu = (x: number): number => x * sigmoid(x);
 export const softplus = (x: number): number => (x > 20 ? x : Math.log1p(Math.exp(x)));
 
 /** Numerically stable softmax over a score vector. */
-export function softmax(scores: ArrayLike<number>): Float64Array {
+export function softmax(scores: Float32Array | Float64Array | readonly number[]): Float64Array {
   let max = -Infinity;
-  for (let i = 0; i < scores.length; i++) max = Math.max(max, scores[i]!);
+  for (const score of scores) max = Math.max(max, score);
   const p = new Float64Array(scores.length);
   let total = 0;
   for (let i = 0; i < scores.length; i++) total += p[i] = Math.exp(scores[i]! - max);

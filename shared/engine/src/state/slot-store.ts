@@ -19,7 +19,9 @@ export class SlotStore {
   /** New slot s takes old slot order[s]; -1 starts it at zeros. */
   remap(order: readonly number[]): void {
     const next = new Float32Array(order.length * this.perSlot);
-    order.forEach((old, s) => old >= 0 && next.set(this.slot(old), s * this.perSlot));
+    order.forEach((old, s) => {
+      if (old >= 0) next.set(this.slot(old), s * this.perSlot);
+    });
     this.data = next;
   }
 

@@ -1,5 +1,20 @@
-import { Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
+import { Tokenizer as HfLibTokenizerClass } from '@huggingface/tokenizers';
 import type { Tokenizer } from './tokenizer.js';
+
+/**
+ * The part of @huggingface/tokenizers' Tokenizer this class uses, typed as the library documents it.
+ * Its published .d.ts files re-export without file extensions, which NodeNext resolution cannot
+ * follow, so the class arrives untyped; this interface gives it its types back in one place.
+ */
+interface HfLibTokenizer {
+  encode(text: string): { ids: number[] };
+  decode(ids: number[], options: { skip_special_tokens: boolean; clean_up_tokenization_spaces: boolean }): string;
+  token_to_id(token: string): number | undefined;
+  id_to_token(id: number): string | undefined;
+  get_added_tokens_decoder(): Map<number, { special: boolean }>;
+  get_vocab(withAddedTokens: boolean): Map<string, number>;
+}
+type HfLibTokenizerConstructor = new (tokenizerJson: object, tokenizerConfig: object) => HfLibTokenizer;
 
 /** What the model's config.json says about special ids; it wins over the tokenizer files. */
 export interface TokenizerModelConfig {
@@ -24,7 +39,7 @@ export class HfTokenizer implements Tokenizer {
   private readonly silentIds: Set<number>;
 
   constructor(tokenizerJson: object, tokenizerConfig: object, config: TokenizerModelConfig) {
-    this.lib = new HfLibTokenizer(tokenizerJson, tokenizerConfig);
+    this.lib = new (HfLibTokenizerClass as HfLibTokenizerConstructor)(tokenizerJson, tokenizerConfig);
     this.vocabSize = largestId(this.lib.get_vocab(true)) + 1;
     this.eosTokenIds =
       config.eosTokenIds.length > 0 ? [...config.eosTokenIds] : this.eosFromTokenizerConfig(tokenizerConfig);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { GenerationEvent } from '../../generation/generation-request.js';
 import { loadScheduler } from '../../generation/load-scheduler.js';
-import { numberOption, requireOption } from '../args.js';
+import { numberOption, requireOption } from './args.js';
 
 export const generateUsage =
   'sambay generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--stop STR]...';

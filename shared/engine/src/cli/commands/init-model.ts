@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { writeModelDir } from '../../model/write-model-dir.js';
-import { numberOption, requireOption, UsageError } from '../args.js';
+import { numberOption, requireOption, UsageError } from './args.js';
 
 export const initModelUsage =
   'sambay init-model --out DIR [--seed S] [--preset tiny|small] [--layer-types sambay|transformer]';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadModelDir } from '../../model/model-dir.js';
 import { CompiledModel } from '../../runtime/compiled-model.js';
-import { idList, numberOption, requireOption, UsageError } from '../args.js';
+import { idList, numberOption, requireOption, UsageError } from './args.js';
 
 export const logitsUsage = 'sambay logits --model DIR --ids 5,9,13 [--prefill K]';
 

@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../../model/config.js';
-import type { GraphBuilder } from '../onnx-builder.js';
-import { linear, reshape, split, squeeze, transpose, unsqueeze } from '../ops.js';
+import type { GraphBuilder } from '../onnx/onnx-builder.js';
+import { linear, reshape, split, squeeze, transpose, unsqueeze } from '../onnx/ops.js';
 import { rmsNorm } from './layer-norm.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { GraphBuilder } from '../onnx-builder.js';
-import { linear, silu } from '../ops.js';
+import type { GraphBuilder } from '../onnx/onnx-builder.js';
+import { linear, silu } from '../onnx/ops.js';
 
 /** Gated Memory Unit: out_proj(silu(in_proj(x)) * memory). x [B, S, d], memory [B, S, d_inner] -> [B, S, d]. */
 export function gmu(g: GraphBuilder, x: string, p: string, memory: string): string {

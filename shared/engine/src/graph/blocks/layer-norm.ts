@@ -1,4 +1,4 @@
-import type { GraphBuilder } from '../onnx-builder.js';
+import type { GraphBuilder } from '../onnx/onnx-builder.js';
 
 /** LayerNorm over the last axis with weight and bias (`{prefix}.weight`, `{prefix}.bias`). */
 export function layerNorm(g: GraphBuilder, x: string, prefix: string, eps: number): string {

@@ -1,6 +1,18 @@
 import type { MambaConfig } from '../../model/config.js';
-import type { GraphBuilder } from '../onnx-builder.js';
-import { dimOf, linear, range, reshape, silu, slice, split, squeeze, sumLast, transpose, unsqueeze } from '../ops.js';
+import type { GraphBuilder } from '../onnx/onnx-builder.js';
+import {
+  dimOf,
+  linear,
+  range,
+  reshape,
+  silu,
+  slice,
+  split,
+  squeeze,
+  sumLast,
+  transpose,
+  unsqueeze,
+} from '../onnx/ops.js';
 
 /**
  * Mamba-1 mixer (SAMBAY.md), one step:

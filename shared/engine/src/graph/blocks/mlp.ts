@@ -1,5 +1,5 @@
-import type { GraphBuilder } from '../onnx-builder.js';
-import { linear, silu, split } from '../ops.js';
+import type { GraphBuilder } from '../onnx/onnx-builder.js';
+import { linear, silu, split } from '../onnx/ops.js';
 
 /** MLP: g, u = split(fc1(x)) (gate first); fc2(u * silu(g)). x [..., d] -> [..., d]. */
 export function mlp(g: GraphBuilder, x: string, prefix: string, intermediate: number): string {

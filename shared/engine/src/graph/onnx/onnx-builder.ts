@@ -1,6 +1,6 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import type { Tensor } from '../model/tensor.js';
+import type { Tensor } from '../../model/tensor.js';
 
 const { onnx } = onnxProto;
 

@@ -1,4 +1,4 @@
-import { EngineError } from '../errors/engine-error.js';
+import { EngineError } from '../../errors/engine-error.js';
 
 /** A command line the CLI cannot act on; printed with the usage and exit code 2. */
 export class UsageError extends EngineError {
