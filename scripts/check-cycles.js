@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run lint:cycles`: import cycles in every workspace's sources, at two levels. dpdm builds the
+// Part of `npm run lint`: import cycles in every workspace's sources, at two levels. dpdm builds the
 // import graph; this script reports cycles between files, and between the folders of one package
 // (`state/` importing `runtime/` while `runtime/` imports `state/`), which tangle a package's
 // layers even when no two files import each other. Exits 1 when either level has one.

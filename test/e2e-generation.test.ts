@@ -18,6 +18,8 @@ import { loadModelDir, writeModelDir } from '@sambay/engine/model';
 import { loadTokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
 import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
+import type { BatchAccepted, BatchView, CancelAccepted, ErrorBody, JobAccepted, JobView } from './helpers/api-types.js';
+import { getJson, postJson, type HttpReply } from './helpers/http.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 import { openSse, type SseEvent } from './helpers/sse-client.js';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process.js';
@@ -105,11 +107,6 @@ class EngineAlone {
   }
 }
 
-interface Reply {
-  status: number;
-  body: any;
-}
-
 type TokensEvent = Extract<StreamEvent, { type: 'tokens' }>;
 type DoneEvent = Extract<StreamEvent, { type: 'done' }>;
 
@@ -151,7 +148,13 @@ function lastDone(events: SseEvent[]): DoneEvent {
 }
 
 /** The error envelope exactly: four keys, the given status, type and code. */
-function assertError(reply: Reply, status: number, type: string, code: string, param: string | null = null): void {
+function assertError(
+  reply: HttpReply<ErrorBody>,
+  status: number,
+  type: string,
+  code: string,
+  param: string | null = null,
+): void {
   assert.equal(reply.status, status, JSON.stringify(reply.body));
   assert.deepEqual(Object.keys(reply.body).sort(), ['error']);
   const { error } = reply.body;
@@ -173,18 +176,8 @@ describe('generation end to end: API + two workers + Redis', () => {
   let alone: EngineAlone | undefined;
 
   const url = (path: string) => `${api!.url}${path}`;
-  const post = async (path: string, body: string | object): Promise<Reply> => {
-    const res = await fetch(url(path), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    return { status: res.status, body: await res.json() };
-  };
-  const get = async (path: string): Promise<Reply> => {
-    const res = await fetch(url(path));
-    return { status: res.status, body: await res.json() };
-  };
+  const post = <T = unknown>(path: string, body: string | object) => postJson<T>(url(path), body);
+  const get = <T = unknown>(path: string) => getJson<T>(url(path));
   const logs = () => [api, ...workers].map((p) => p?.output().slice(-1500) ?? '').join('\n---\n');
 
   /** Follows a job's events from the start until its final event; the server must then close the stream. */
@@ -260,7 +253,7 @@ describe('generation end to end: API + two workers + Redis', () => {
     assert.equal(expected[2]!.reason, 'stop_sequence', 'the stop string ends the third job');
     assert.ok(new Set(expected.map((e) => e.text)).size === jobs.length, 'the jobs differ, so a mix-up would show');
 
-    const submitted = await post('/v1/jobs', { jobs });
+    const submitted = await post<BatchAccepted>('/v1/jobs', { jobs });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     const batchId: string = submitted.body.batch_id;
     const ids: string[] = submitted.body.jobs.map((j: { id: string }) => j.id);
@@ -268,9 +261,9 @@ describe('generation end to end: API + two workers + Redis', () => {
 
     // Which worker holds each job: BullMQ's lock value is `<worker id>:<n>`, set while the job is active.
     const holders = new Map(ids.map((id) => [id, new Set<string>()]));
-    let watching = true;
+    const watching = { on: true };
     const watch = (async () => {
-      while (watching) {
+      while (watching.on) {
         const locks = await Promise.all(ids.map((id) => redis.get(`${keys.bullPrefix}:${keys.queueName}:${id}:lock`)));
         locks.forEach((lock, i) => lock && holders.get(ids[i]!)!.add(lock.slice(0, lock.lastIndexOf(':'))));
         await new Promise((resolve) => setTimeout(resolve, 2));
@@ -280,7 +273,7 @@ describe('generation end to end: API + two workers + Redis', () => {
     try {
       streams = await Promise.all(ids.map((id) => follow(id)));
     } finally {
-      watching = false;
+      watching.on = false;
       await watch;
     }
 
@@ -313,7 +306,7 @@ describe('generation end to end: API + two workers + Redis', () => {
       if (want.generatedTokens > 40)
         assert.ok(tokenChunks(events).length > 1, `${what}: tokens arrive in several chunks`);
 
-      const view = await get(`/v1/jobs/${id}`);
+      const view = await get<JobView>(`/v1/jobs/${id}`);
       assert.equal(view.status, 200);
       const job = view.body;
       assert.equal(job.id, id);
@@ -334,10 +327,10 @@ describe('generation end to end: API + two workers + Redis', () => {
 
     const workerIds = new Set([...holders.values()].flatMap((h) => [...h]));
     for (const [id, held] of holders)
-      assert.equal(held.size, 1, `${id} ran on one worker, in one attempt (seen: ${[...held]})`);
+      assert.equal(held.size, 1, `${id} ran on one worker, in one attempt (seen: ${[...held].join(',')})`);
     assert.equal(workerIds.size, 2, 'both worker processes took jobs of the batch');
 
-    const batch = await get(`/v1/batches/${batchId}`);
+    const batch = await get<BatchView>(`/v1/batches/${batchId}`);
     assert.equal(batch.status, 200);
     assert.equal(batch.body.id, batchId);
     assert.deepEqual(batch.body.counts, {
@@ -369,7 +362,7 @@ describe('generation end to end: API + two workers + Redis', () => {
       seed: 1,
       stop: [],
     };
-    const submitted = await post('/v1/jobs', body);
+    const submitted = await post<JobAccepted>('/v1/jobs', body);
     assert.equal(submitted.status, 202);
     const id: string = submitted.body.id;
 
@@ -382,7 +375,7 @@ describe('generation end to end: API + two workers + Redis', () => {
     assert.ok(!seen.some((e) => e.event === 'done'));
     const lastSeen = first.lastEventId;
     assert.equal(lastSeen, seen.at(-1)!.id);
-    assert.equal((await get(`/v1/jobs/${id}`)).body.status, 'running', 'the drop happened mid-generation');
+    assert.equal((await get<JobView>(`/v1/jobs/${id}`)).body.status, 'running', 'the drop happened mid-generation');
 
     const second = await openSse(url(`/v1/jobs/${id}/events`), {
       headers: { 'Last-Event-ID': lastSeen! },
@@ -421,7 +414,7 @@ describe('generation end to end: API + two workers + Redis', () => {
     assert.equal(want.reason, 'length', 'the engine alone runs this job to max_tokens (else pick another seed)');
     assert.deepEqual(tokenIds, want.tokenIds);
     assert.equal(done.result.text, want.text);
-    assert.equal((await get(`/v1/jobs/${id}`)).body.text, want.text);
+    assert.equal((await get<JobView>(`/v1/jobs/${id}`)).body.text, want.text);
   });
 
   test('cancelling a running job ends its stream within a couple of seconds, far short of max_tokens', async () => {
@@ -434,7 +427,7 @@ describe('generation end to end: API + two workers + Redis', () => {
       seed: 3,
       stop: [],
     };
-    const submitted = await post('/v1/jobs', body);
+    const submitted = await post<JobAccepted>('/v1/jobs', body);
     assert.equal(submitted.status, 202);
     const id: string = submitted.body.id;
     const stream = await openSse(url(`/v1/jobs/${id}/events`), { timeoutMs: 20_000 });
@@ -444,10 +437,10 @@ describe('generation end to end: API + two workers + Redis', () => {
       let chunks = 0;
       events = await stream.readUntil((e) => e.event === 'tokens' && ++chunks === 2);
       assert.equal(tokenChunks(events).length, 2, `tokens before the cancel:\n${logs()}`);
-      assert.equal((await get(`/v1/jobs/${id}`)).body.status, 'running');
+      assert.equal((await get<JobView>(`/v1/jobs/${id}`)).body.status, 'running');
 
       cancelledAt = Date.now();
-      const cancel = await post(`/v1/jobs/${id}/cancel`, {});
+      const cancel = await post<CancelAccepted>(`/v1/jobs/${id}/cancel`, {});
       assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
       assert.equal(cancel.body.id, id);
       events.push(...(await stream.readUntil((e) => e.event === 'done' || e.event === 'error')));
@@ -467,27 +460,29 @@ describe('generation end to end: API + two workers + Redis', () => {
     assert.ok(tokenIds.length < body.max_tokens / 10, `stopped after ${tokenIds.length} of ${body.max_tokens} tokens`);
     assert.equal(streamedText(events), done.result.text);
 
-    const job = (await get(`/v1/jobs/${id}`)).body;
+    const job = (await get<JobView>(`/v1/jobs/${id}`)).body;
     assert.equal(job.status, 'cancelled');
     assert.equal(job.finish_reason, 'cancelled');
     assert.equal(job.text, done.result.text);
-    assert.equal(job.usage.completion_tokens, tokenIds.length, 'no token was generated after the final event');
+    assert.equal(job.usage?.completion_tokens, tokenIds.length, 'no token was generated after the final event');
     // What it produced before stopping is the engine's own output, cut short.
     const want = await alone!.run({ ...body, max_tokens: tokenIds.length });
     assert.deepEqual(tokenIds, want.tokenIds);
     assert.equal(done.result.text, want.text);
 
-    assertError(await post(`/v1/jobs/${id}/cancel`, {}), 409, 'conflict', 'job_finished');
+    assertError(await post<ErrorBody>(`/v1/jobs/${id}/cancel`, {}), 409, 'conflict', 'job_finished');
   });
 
   test('each kind of bad request gets its documented error envelope', async () => {
-    assertError(await post('/v1/jobs', '{"prompt": "hi",'), 400, 'invalid_request_error', 'invalid_json');
+    assertError(await post<ErrorBody>('/v1/jobs', '{"prompt": "hi",'), 400, 'invalid_request_error', 'invalid_json');
 
-    const invalid = await post('/v1/jobs', { jobs: [{ prompt: 'fine' }, { prompt: 'bad', temperature: -1 }] });
+    const invalid = await post<ErrorBody>('/v1/jobs', {
+      jobs: [{ prompt: 'fine' }, { prompt: 'bad', temperature: -1 }],
+    });
     assertError(invalid, 422, 'invalid_request_error', 'invalid_field', 'jobs[1].temperature');
     assert.match(invalid.body.error.message, /`jobs\[1\]\.temperature`/);
     assertError(
-      await post('/v1/jobs', { prompt: 'x', max_tokens: 0 }),
+      await post<ErrorBody>('/v1/jobs', { prompt: 'x', max_tokens: 0 }),
       422,
       'invalid_request_error',
       'invalid_field',
@@ -495,11 +490,11 @@ describe('generation end to end: API + two workers + Redis', () => {
     );
 
     const unknownJob = 'job_00000000-0000-4000-8000-000000000000';
-    assertError(await get(`/v1/jobs/${unknownJob}`), 404, 'not_found', 'job_not_found', 'id');
-    assertError(await get(`/v1/jobs/${unknownJob}/events`), 404, 'not_found', 'job_not_found', 'id');
-    assertError(await post(`/v1/jobs/${unknownJob}/cancel`, {}), 404, 'not_found', 'job_not_found', 'id');
+    assertError(await get<ErrorBody>(`/v1/jobs/${unknownJob}`), 404, 'not_found', 'job_not_found', 'id');
+    assertError(await get<ErrorBody>(`/v1/jobs/${unknownJob}/events`), 404, 'not_found', 'job_not_found', 'id');
+    assertError(await post<ErrorBody>(`/v1/jobs/${unknownJob}/cancel`, {}), 404, 'not_found', 'job_not_found', 'id');
     assertError(
-      await get('/v1/batches/batch_00000000-0000-4000-8000-000000000000'),
+      await get<ErrorBody>('/v1/batches/batch_00000000-0000-4000-8000-000000000000'),
       404,
       'not_found',
       'batch_not_found',
@@ -507,7 +502,7 @@ describe('generation end to end: API + two workers + Redis', () => {
     );
 
     assertError(
-      await post('/v1/jobs', { prompt: 'x'.repeat(MAX_BODY_BYTES) }),
+      await post<ErrorBody>('/v1/jobs', { prompt: 'x'.repeat(MAX_BODY_BYTES) }),
       413,
       'invalid_request_error',
       'body_too_large',
@@ -515,7 +510,7 @@ describe('generation end to end: API + two workers + Redis', () => {
 
     // One more job than the queue may hold, as one batch: refused whole.
     const flood = Array.from({ length: MAX_QUEUE_DEPTH + 1 }, (_, i) => ({ prompt: `flood ${i}`, max_tokens: 1 }));
-    assertError(await post('/v1/jobs', { jobs: flood }), 429, 'overloaded', 'queue_full');
+    assertError(await post<ErrorBody>('/v1/jobs', { jobs: flood }), 429, 'overloaded', 'queue_full');
     assert.equal(
       await redis.zcard(`${keys.bullPrefix}:${keys.queueName}:prioritized`),
       0,

@@ -25,12 +25,7 @@ const DEFAULTS: Record<string, unknown> = {
 
 /** A config.json object: the defaults above with `overrides` merged in; an `undefined` override deletes the key. */
 export function rawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const raw: Record<string, unknown> = { ...DEFAULTS };
-  for (const [key, value] of Object.entries(overrides)) {
-    if (value === undefined) delete raw[key];
-    else raw[key] = value;
-  }
-  return raw;
+  return Object.fromEntries(Object.entries({ ...DEFAULTS, ...overrides }).filter(([, value]) => value !== undefined));
 }
 
 /** Validated config, layer plan and deterministic weights (the same `seed` gives the same weights). */

@@ -96,23 +96,15 @@ export class SseStream {
     return this.parser.lastEventId;
   }
 
+  /** The response's Content-Type header. */
+  get contentType(): string | null {
+    return this.response.headers.get('content-type');
+  }
+
   async next(): Promise<SseEvent | null> {
     while (this.pending.length === 0) {
       if (this.ended) return null;
-      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
-      try {
-        chunk = await this.reader.read();
-      } catch (error) {
-        if (this.abort.signal.aborted) throw new Error(`SSE ${this.url}: no end within the connection's time limit`);
-        throw error;
-      }
-      if (chunk.done) {
-        this.ended = true;
-        clearTimeout(this.timer);
-        this.pending.push(...this.parser.feed(this.decoder.decode()));
-      } else {
-        this.pending.push(...this.parser.feed(this.decoder.decode(chunk.value, { stream: true })));
-      }
+      await this.pull();
     }
     return this.pending.shift()!;
   }
@@ -125,6 +117,48 @@ export class SseStream {
       if (stop(event)) break;
     }
     return events;
+  }
+
+  /** Reads every event until the server ends the stream. */
+  readToEnd(): Promise<SseEvent[]> {
+    return this.readUntil(() => false);
+  }
+
+  /**
+   * Reads until `done(events, comments)` holds or the server ends the stream. Unlike
+   * {@link readUntil} it is also checked after every piece of the response, so it can wait for a
+   * comment (a heartbeat) that comes with no event. `comments` holds every comment of the stream.
+   */
+  async collectUntil(done: (events: readonly SseEvent[], comments: readonly string[]) => boolean): Promise<SseEvent[]> {
+    const events: SseEvent[] = [];
+    for (;;) {
+      for (let event = this.pending.shift(); event; event = this.pending.shift()) {
+        events.push(event);
+        if (done(events, this.comments)) return events;
+      }
+      if (done(events, this.comments) || this.ended) return events;
+      await this.pull();
+    }
+  }
+
+  /** Reads one more piece of the response into the parser; sets `ended` once the server has ended it. */
+  private async pull(): Promise<void> {
+    let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+    try {
+      chunk = await this.reader.read();
+    } catch (error) {
+      if (this.abort.signal.aborted) {
+        throw new Error(`SSE ${this.url}: no end within the connection's time limit`, { cause: error });
+      }
+      throw error;
+    }
+    if (chunk.done) {
+      this.ended = true;
+      clearTimeout(this.timer);
+      this.pending.push(...this.parser.feed(this.decoder.decode()));
+    } else {
+      this.pending.push(...this.parser.feed(this.decoder.decode(chunk.value, { stream: true })));
+    }
   }
 
   /** Drops the connection from the client side, as a client that goes away does. */
@@ -151,3 +185,19 @@ export async function openSse(url: string, options: SseOpenOptions = {}): Promis
     throw error;
   }
 }
+
+/** Opens `url` and reads it until the server ends it; the stream is closed on return (or failure). */
+export async function readSseToEnd(
+  url: string,
+  options: SseOpenOptions = {},
+): Promise<{ stream: SseStream; events: SseEvent[] }> {
+  const stream = await openSse(url, options);
+  try {
+    return { stream, events: await stream.readToEnd() };
+  } finally {
+    stream.close();
+  }
+}
+
+/** An event's `data` parsed as JSON (the API sends one JSON document per event). */
+export const eventData = (event: SseEvent): unknown => JSON.parse(event.data);

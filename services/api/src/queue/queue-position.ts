@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
  * place would read O(position) job hashes on every poll; LPOS and ZRANK on the two structures
  * BullMQ takes jobs from answer without reading any job. The order assumed here (the wait list
  * first, its right end next; then the prioritized set by score, which is FIFO within a priority)
- * is pinned by `test/api-queue-position.test.ts` against those public getters, so a BullMQ upgrade
+ * is pinned by `test/service-api-queue-position.test.ts` against those public getters, so a BullMQ upgrade
  * that changed it fails there. Our jobs are all prioritized (see protocol `toBullPriority`).
  */
 export async function queuePosition(redis: Redis, queue: Queue, id: string): Promise<number | null> {

@@ -214,13 +214,12 @@ test('GMU = out_proj(silu(in_proj x) * memory); MLP = fc2(u * silu(g)), gate fir
   assertNear(mlp(mlpWeights, f32(0.5)), [-(1.5 * silu(1))], 'mlp');
 });
 
-test('a 100-token sequence on the default tiny model stays fast and finite', () => {
+// Tests assert no speed (a busy machine would fail them); speed is for benchmarks.
+test('a 100-token sequence on the default tiny model gives 100 rows of finite logits', () => {
   const spec = tinySpec({}, 9);
-  const start = performance.now();
   const logits = referenceLogits(spec, ids(100, 3));
   assert.equal(logits.length, 100);
   assert.ok(logits.every((l) => l.length === 64 && l.every(Number.isFinite)));
-  assert.ok(performance.now() - start < 5000, 'reference forward took over 5 s');
 });
 
 test('the Transformer variant of the tiny preset (all full attention) runs, causally, through a written directory', async () => {

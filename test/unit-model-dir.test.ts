@@ -34,7 +34,7 @@ async function variant(change: {
   configText?: string;
 }) {
   const dir = join(root, `v${n++}`);
-  const config = JSON.parse(await readFile(join(valid, 'config.json'), 'utf8'));
+  const config = JSON.parse(await readFile(join(valid, 'config.json'), 'utf8')) as Record<string, unknown>;
   const w = new Map(weights);
   change.tensors?.(w);
   await mkdir(dir);
@@ -87,8 +87,8 @@ test('config errors name the field', async () => {
     [(c) => ({ ...c, vocab_size: 'big' }), /`vocab_size` must be an integer/],
     [(c) => ({ ...c, model_type: 'llama' }), /`model_type` must be "phi4flash"/],
     [(c) => ({ ...c, layer_types: ['mamba'] }), /`layer_types` must be a list of 8/],
-    [(c) => ({ ...c, layer_types: [...Array(7).fill('mamba'), 'moe'] }), /`layer_types\[7\]` must be one of/],
-    [(c) => ({ ...c, layer_types: ['gmu', ...Array(7).fill('mamba')] }), /`layer_types\[0\]` is gmu/],
+    [(c) => ({ ...c, layer_types: [...Array<string>(7).fill('mamba'), 'moe'] }), /`layer_types\[7\]` must be one of/],
+    [(c) => ({ ...c, layer_types: ['gmu', ...Array<string>(7).fill('mamba')] }), /`layer_types\[0\]` is gmu/],
   ];
   for (const [change, message] of cases) await rejects(variant({ config: change }), ConfigError, message);
 });

@@ -1,25 +1,25 @@
-// The BullMQ processor in-process against a real Redis, with a scripted engine standing in for the
-// model: resume after an earlier attempt, hand-back on shutdown, cancel before start, engine failure.
+// The worker's BullMQ processor in this process against a real Redis, with a scripted engine
+// standing in for the model: resume after an earlier attempt, hand-back on shutdown, cancel before
+// and during a run, engine failure. (The built worker process on a real model: service-worker-*.)
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test, type TestContext } from 'node:test';
 import { Queue, Worker } from 'bullmq';
 import { pino } from 'pino';
 import type { GenerationRequest } from '@sambay/engine';
 import {
-  decodeStreamEvent,
   encodeStreamEvent,
   type GenerateJobData,
   type GenerateJobResult,
   type JobRequest,
   QueueKeys,
-  type StreamEvent,
 } from '@sambay/protocol';
 import type { EngineListener, GenerationEngine } from '@sambay/worker/engine/generation-engine';
 import { ActiveJobs } from '@sambay/worker/processor/active-jobs';
 import { createGenerateProcessor } from '@sambay/worker/processor/generate-processor';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
+import { contiguousTokens, isEnd, readJobStream } from './helpers/job-stream.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Emits token `step` with text `t<step> ` every `stepMs`; resumes at resumeTokens.length like the real scheduler. */
 class ScriptedEngine implements GenerationEngine {
@@ -63,26 +63,34 @@ class ScriptedEngine implements GenerationEngine {
 const expectedText = (from: number, to: number) => [...Array(to - from).keys()].map((i) => `t${from + i} `).join('');
 
 const redis = connectRedis();
-const prefixes: string[] = [];
-/** BullMQ leaves connections it was given open. */
-const connections: ReturnType<typeof connectRedis>[] = [];
-const connect = () => {
-  const connection = connectRedis();
-  connections.push(connection);
-  return connection;
-};
 after(async () => {
-  for (const prefix of prefixes) await deleteKeys(redis, prefix);
-  await Promise.all([redis, ...connections].map((c) => c.quit()));
+  await redis.quit();
 });
 
-function setup(engine: GenerationEngine) {
+/**
+ * A queue under its own prefix for one test, and a way to start in-process workers on it (the
+ * processor as the worker's main wires it); all of it is closed and deleted when the test ends.
+ */
+function setup(t: TestContext, engine: GenerationEngine) {
   const prefix = testPrefix();
-  prefixes.push(prefix);
   const keys = new QueueKeys(prefix);
+  /** BullMQ leaves connections it was given open. */
+  const connections: ReturnType<typeof connectRedis>[] = [];
+  const connect = () => {
+    const connection = connectRedis();
+    connections.push(connection);
+    return connection;
+  };
   const queue = new Queue<GenerateJobData, GenerateJobResult>(keys.queueName, {
     prefix: keys.bullPrefix,
     connection: connect(),
+  });
+  const workers: Worker[] = [];
+  t.after(async () => {
+    await Promise.all(workers.map((worker) => worker.close()));
+    await queue.close();
+    await deleteKeys(redis, prefix);
+    await Promise.all(connections.map((c) => c.quit()));
   });
   const startWorker = () => {
     const activeJobs = new ActiveJobs();
@@ -100,6 +108,7 @@ function setup(engine: GenerationEngine) {
       connection: connect(),
       concurrency: 4,
     });
+    workers.push(worker);
     return { worker, activeJobs };
   };
   // attempts as the API sets them, so a test sees whether a failure is retried.
@@ -124,33 +133,18 @@ function setup(engine: GenerationEngine) {
       },
       { jobId: id, attempts: 3 },
     );
-  const read = async (id: string): Promise<StreamEvent[]> =>
-    (await redis.xrange(keys.jobStream(id), '-', '+')).map(([, f]) => decodeStreamEvent(f));
-  const waitForEnd = async (id: string) => {
-    for (let i = 0; i < 500; i++) {
+  const read = (id: string) => readJobStream(redis, keys, id);
+  const waitForEnd = (id: string) =>
+    waitFor(`job ${id} to end`, async () => {
       const events = await read(id);
-      if (events.some((e) => e.type === 'done' || e.type === 'error')) return events;
-      await sleep(10);
-    }
-    throw new Error(`job ${id} did not end`);
-  };
+      return events.some(isEnd) && events;
+    });
   return { keys, queue, startWorker, add, read, waitForEnd };
 }
 
-/** Checks that token chunks are contiguous from 0 and returns their token ids. */
-function tokenIds(events: StreamEvent[]): number[] {
-  const chunks = events.filter((e) => e.type === 'tokens');
-  let next = 0;
-  for (const chunk of chunks) {
-    assert.equal(chunk.index, next, 'chunk indexes are contiguous');
-    next += chunk.token_ids.length;
-  }
-  return chunks.flatMap((c) => c.token_ids);
-}
-
-test('a job whose stream holds an earlier attempt`s tokens continues after them', async () => {
+test('a job whose stream holds an earlier attempt`s tokens continues after them', async (t) => {
   const engine = new ScriptedEngine(1);
-  const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
+  const { keys, startWorker, add, waitForEnd } = setup(t, engine);
   await redis.xadd(keys.jobStream('r'), '*', ...encodeStreamEvent({ type: 'status', status: 'running' }));
   await redis.xadd(
     keys.jobStream('r'),
@@ -159,11 +153,11 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   );
   await redis.append(keys.jobText('r'), expectedText(0, 5));
   await redis.hset(keys.jobState('r'), { started_at: '1000', first_token_at: '1100' });
-  const { worker } = startWorker();
+  startWorker();
   await add('r', { max_tokens: 12 });
   const events = await waitForEnd('r');
   assert.deepEqual(engine.submitted[0]!.resumeTokens, [0, 1, 2, 3, 4]);
-  assert.deepEqual(tokenIds(events), [...Array(12).keys()], 'no token lost or repeated');
+  assert.deepEqual(contiguousTokens(events), [...Array(12).keys()], 'no token lost or repeated');
   assert.equal(events.filter((e) => e.type === 'status').length, 1, '`running` is not repeated');
   const done = events.at(-1)!;
   assert.ok(done.type === 'done' && done.status === 'completed');
@@ -172,44 +166,40 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   const state = await redis.hgetall(keys.jobState('r'));
   assert.equal(state.started_at, '1000', 'start time kept from the first attempt');
   assert.equal(await redis.get(keys.jobText('r')), expectedText(0, 12));
-  await worker.close();
-  await queue.close();
 });
 
-test('on shutdown a job is handed back with its tokens, and the next worker finishes it without repeats', async () => {
+test('on shutdown a job is handed back with its tokens, and the next worker finishes it without repeats', async (t) => {
   const engine = new ScriptedEngine(3);
-  const { queue, startWorker, add, read, waitForEnd } = setup(engine);
+  const { queue, startWorker, add, read, waitForEnd } = setup(t, engine);
   const first = startWorker();
   await add('h', { max_tokens: 60 });
-  while (tokenIds(await read('h')).length < 10) await sleep(5);
+  await waitFor('10 tokens', async () => contiguousTokens(await read('h')).length >= 10, { intervalMs: 5 });
   const closed = first.worker.close();
   first.activeJobs.handBackAll();
   await closed;
   assert.equal(await queue.getJobCountByTypes('wait'), 1, 'back in the queue at once, not after a lock timeout');
-  const handedBack = tokenIds(await read('h')).length;
+  const handedBack = contiguousTokens(await read('h')).length;
   assert.ok(handedBack >= 10 && handedBack < 60);
 
-  const second = startWorker();
+  startWorker();
   const events = await waitForEnd('h');
   assert.equal(engine.submitted[1]!.resumeTokens?.length, handedBack);
-  assert.deepEqual(tokenIds(events), [...Array(60).keys()]);
+  assert.deepEqual(contiguousTokens(events), [...Array(60).keys()]);
   const done = events.at(-1)!;
   assert.ok(done.type === 'done' && done.result.text === expectedText(0, 60));
-  await second.worker.close();
-  await queue.close();
 });
 
-test('a cancel reaching the process ends a running job as cancelled; a job marked cancelled never runs', async () => {
+test('a cancel reaching the process ends a running job as cancelled; a job marked cancelled never runs', async (t) => {
   const engine = new ScriptedEngine(3);
-  const { keys, queue, startWorker, add, read, waitForEnd } = setup(engine);
-  const { worker, activeJobs } = startWorker();
+  const { keys, startWorker, add, read, waitForEnd } = setup(t, engine);
+  const { activeJobs } = startWorker();
   await add('c', { max_tokens: 1000 });
-  while (tokenIds(await read('c')).length < 3) await sleep(5);
+  await waitFor('3 tokens', async () => contiguousTokens(await read('c')).length >= 3, { intervalMs: 5 });
   assert.equal(activeJobs.cancel('c'), true);
   const events = await waitForEnd('c');
   const done = events.at(-1)!;
   assert.ok(done.type === 'done' && done.status === 'cancelled' && done.result.finish_reason === 'cancelled');
-  assert.equal(done.result.text, expectedText(0, tokenIds(events).length));
+  assert.equal(done.result.text, expectedText(0, contiguousTokens(events).length));
   assert.equal((await redis.hgetall(keys.jobState('c'))).finish_reason, 'cancelled');
 
   await redis.set(keys.jobCancelled('q'), '1');
@@ -220,23 +210,19 @@ test('a cancel reaching the process ends a running job as cancelled; a job marke
     ['done'],
   );
   assert.equal(engine.submitted.filter((r) => r.id.startsWith('q#')).length, 0, 'the engine never saw it');
-  await worker.close();
-  await queue.close();
 });
 
-test('an engine failure writes an error event and fails the job', async () => {
+test('an engine failure writes an error event and fails the job', async (t) => {
   const engine = new ScriptedEngine(1, 4);
-  const { keys, queue, startWorker, add, waitForEnd } = setup(engine);
-  const { worker } = startWorker();
+  const { keys, queue, startWorker, add, waitForEnd } = setup(t, engine);
+  startWorker();
   await add('f', {});
   const events = await waitForEnd('f');
   assert.deepEqual(events.at(-1), { type: 'error', message: 'engine exploded' });
-  for (let i = 0; i < 100 && (await queue.getJobCountByTypes('failed')) === 0; i++) await sleep(10);
+  await waitFor('BullMQ to record the failure', async () => (await queue.getJobCountByTypes('failed')) > 0);
   assert.equal((await queue.getJob('f'))?.failedReason, 'engine exploded');
   assert.equal((await queue.getJob('f'))?.attemptsMade, 1, 'not retried after its stream ended with `error`');
   assert.equal(engine.submitted.length, 1);
   assert.equal((await redis.hgetall(keys.jobState('f'))).status, 'failed');
   assert.ok((await redis.ttl(keys.jobStream('f'))) > 0);
-  await worker.close();
-  await queue.close();
 });

@@ -1,9 +1,11 @@
+// The worker's cancel listener in this process against a real Redis: pub/sub and the cancelled marker.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueKeys } from '@sambay/protocol';
 import { CancelListener, isCancelled } from '@sambay/worker/cancellation/cancel-listener';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { waitFor } from './helpers/wait.js';
 
 const redis = connectRedis();
 const prefix = testPrefix();
@@ -22,7 +24,7 @@ test('a job id published on the cancel channel reaches the listener; other prefi
   await redis.publish(new QueueKeys(testPrefix()).cancelChannel, 'other-deployment');
   await redis.publish(keys.cancelChannel, 'job-1');
   await redis.publish(keys.cancelChannel, 'job-2');
-  for (let i = 0; i < 50 && received.length < 2; i++) await sleep(10);
+  await waitFor('two cancels', () => received.length >= 2);
   assert.deepEqual(received, ['job-1', 'job-2']);
   await listener.close();
   await redis.publish(keys.cancelChannel, 'job-3');

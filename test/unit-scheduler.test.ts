@@ -114,7 +114,7 @@ test('max_tokens bounds the output and the finish reason says length', async () 
   const outcome = (await run([request('a', 'Count', 4, 10)])).get('a')!;
   assert.equal(outcome.tokenIds.length, 10);
   assert.equal(outcome.finished?.generatedTokens, 10);
-  assert.equal(outcome.finished?.reason, 'length');
+  assert.equal(outcome.finished.reason, 'length');
 });
 
 test('a resumed request continues exactly where the earlier attempt stopped', async () => {
@@ -125,9 +125,9 @@ test('a resumed request continues exactly where the earlier attempt stopped', as
     'a',
   )!;
   assert.deepEqual(resumed.tokenIds, full.tokenIds.slice(k));
-  assert.equal(full.textAt[k - 1] + resumed.text, full.text);
+  assert.equal(full.textAt[k - 1]! + resumed.text, full.text);
   assert.equal(resumed.finished?.generatedTokens, full.tokenIds.length);
-  assert.equal(resumed.finished?.reason, full.finished?.reason);
+  assert.equal(resumed.finished.reason, full.finished?.reason);
 });
 
 test('a stop string ends the generation and is not part of the text', async () => {

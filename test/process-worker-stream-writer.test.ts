@@ -1,10 +1,13 @@
+// The worker's token stream writer in this process against a real Redis: batching, order, TTLs.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { decodeStreamEvent, QueueKeys, type StreamEvent } from '@sambay/protocol';
+import { QueueKeys } from '@sambay/protocol';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
+import { readJobStream } from './helpers/job-stream.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
+import { waitFor } from './helpers/wait.js';
 
 let redis: Redis;
 const prefix = testPrefix();
@@ -18,8 +21,7 @@ after(async () => {
   await redis.quit();
 });
 
-const readStream = async (jobId: string): Promise<StreamEvent[]> =>
-  (await redis.xrange(keys.jobStream(jobId), '-', '+')).map(([, fields]) => decodeStreamEvent(fields));
+const readStream = (jobId: string) => readJobStream(redis, keys, jobId);
 
 test('tokens of several jobs within one interval go out in one pipelined write, one chunk per job', async () => {
   // The writer's own connection, with its round trips counted.
@@ -37,7 +39,8 @@ test('tokens of several jobs within one interval go out in one pipelined write, 
     writer.append('a', [t], 'x');
     writer.append('b', [1000 + t], 'y', { generated_tokens: String(t + 1) });
   }
-  await sleep(120);
+  // The timed flush has run once b's state (its last write) is there.
+  await waitFor('the timed flush', async () => (await redis.hget(keys.jobState('b'), 'generated_tokens')) === '100');
   assert.equal(spy.count, 1, 'one round trip for 200 token events');
   const [a, b] = [await readStream('a'), await readStream('b')];
   assert.deepEqual(a, [{ type: 'tokens', index: 0, token_ids: [...Array(100).keys()], text: 'x'.repeat(100) }]);

@@ -1,0 +1,32 @@
+// SIGTERM on a built worker process (tiny preset model) while it runs a job: the job goes back to
+// the queue after the grace period, and the next worker process resumes it from its stream.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { chunkText, contiguousTokens, isEnd, tokenChunks } from './helpers/job-stream.js';
+import { useWorkers } from './helpers/worker-fixture.js';
+
+const w = useWorkers({ STREAM_FLUSH_MS: '5', SHUTDOWN_GRACE_MS: '300' });
+
+test('SIGTERM hands a running job back after the grace period; the next worker resumes it without repeats', async () => {
+  const { keys, redis, queue } = w;
+  await w.add('handed', { max_tokens: 20_000, temperature: 0 });
+  await w.waitFor('first tokens', async () => tokenChunks(await w.read('handed')).length > 0);
+  assert.equal(await w.worker.stop('SIGTERM'), 0);
+  assert.equal(await (await queue.getJob('handed'))!.getState(), 'waiting', 'back in the queue, not left to stall');
+  const before = await w.read('handed');
+  assert.ok(!before.some(isEnd));
+  const handedBack = contiguousTokens(before).length;
+
+  const next = await w.startWorker();
+  await w.waitFor(
+    'the next worker to add tokens',
+    async () => contiguousTokens(await w.read('handed')).length > handedBack,
+  );
+  await redis.publish(keys.cancelChannel, 'handed');
+  const { events, result } = await w.finished('handed');
+  const tokens = contiguousTokens(events);
+  assert.deepEqual(tokens.slice(0, handedBack), contiguousTokens(before));
+  assert.equal(chunkText(events), result.text);
+  assert.equal(events.filter((e) => e.type === 'status').length, 1);
+  assert.equal(await next.stop('SIGTERM'), 0);
+});
