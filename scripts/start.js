@@ -13,6 +13,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const API_MAIN = join(root, 'services/api/dist/main.js');
 const WORKER_MAIN = join(root, 'services/worker/dist/main.js');
 const say = (message) => console.error(`[start] ${message}`);
+/** How often this script checks that the process that started it (npm) is still there. */
+const ORPHAN_CHECK_MS = 500;
 
 /** Whether something speaking Redis answers PING at host:port. */
 function redisAnswers(host, port, timeoutMs = 1000) {
@@ -106,9 +108,10 @@ async function main() {
   if (await ensureModel(modelDir)) say(`wrote the built-in model (tiny, seed 0) to ${modelDir}`);
   const env = { ...process.env, REDIS_URL: redis.url, MODEL_DIR: modelDir };
 
-  // Own process groups, so a terminal's Ctrl-C reaches each child once, forwarded from here.
+  // Own process groups, so a terminal's Ctrl-C reaches each child once, forwarded from here. The IPC
+  // channel closes when this process dies, however it dies (SIGKILL included): the worker stops then.
   const children = [API_MAIN, WORKER_MAIN].map((main) =>
-    spawn(process.execPath, [main], { env, stdio: 'inherit', detached: true }),
+    spawn(process.execPath, [main], { env, stdio: ['inherit', 'inherit', 'inherit', 'ipc'], detached: true }),
   );
   const [api, worker] = children;
   say(
@@ -123,7 +126,18 @@ async function main() {
     signal('SIGTERM');
     stopping = true;
   };
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, stop);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, stop);
+  // npm does not pass a SIGTERM it receives on to this script, it just exits: when the process that
+  // started this one is gone (we were re-parented), stop as if the signal had come here.
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(orphaned);
+    // Already stopping (Ctrl-C reaches npm and this script alike): a second SIGTERM would cut the grace short.
+    if (stopping) return;
+    say('the process that started this one has exited: stopping');
+    stop();
+  }, ORPHAN_CHECK_MS);
   // If this process dies, take the children with it.
   process.on('exit', () => {
     signal('SIGKILL');

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -12,11 +13,18 @@ import {
 import { CancelListener } from './cancellation/cancel-listener.js';
 import { EngineClient } from './engine/engine-client.js';
 import { ActiveJobs } from './processor/active-jobs.js';
+import { recordFailure } from './processor/failed-job.js';
 import { createGenerateProcessor } from './processor/generate-processor.js';
 import { TokenStreamWriter } from './streaming/token-stream-writer.js';
 
 /** How long handed-back jobs get to write their last tokens and return to the queue. */
-const HAND_BACK_MS = 5_000;
+const HAND_BACK_MS = 3_000;
+/** How long the last flush and unsubscribe may wait on Redis before the connections are dropped. */
+const CLOSE_MS = 1_000;
+
+/** Whether `promise` settled within `ms`; it is left running (or hanging, on a dead Redis) otherwise. */
+const settlesWithin = (promise: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
 
 /**
  * One worker process: the engine thread, a BullMQ worker feeding it jobs, the stream writer and the
@@ -67,6 +75,14 @@ export class GenerateWorker {
       prefix: keys.bullPrefix,
       connection: bullConnection,
       concurrency: config.WORKER_MAX_SEQUENCES,
+      // Stored on each job it takes (BullMQ's `processedBy`): which process holds a job.
+      name: `${hostname()}:${process.pid}`,
+      // A killed worker's jobs move back to the queue once their lock expires and a stalled check
+      // sees it (service-config.ts JOB_LOCK_MS); renewing 4 times per lock survives short Redis outages.
+      lockDuration: config.JOB_LOCK_MS,
+      lockRenewTime: config.JOB_LOCK_MS / 4,
+      stalledInterval: config.STALLED_CHECK_MS,
+      maxStalledCount: config.WORKER_DEATHS_LIMIT,
       // The job's stream and state hash expire after the TTL; its BullMQ record goes with them.
       removeOnComplete: { age: config.RESULT_TTL_SECONDS },
       removeOnFail: { age: config.RESULT_TTL_SECONDS },
@@ -82,6 +98,16 @@ export class GenerateWorker {
     );
     bull.on('failed', (job, error) => {
       logger.warn({ jobId: job?.id, err: error }, 'job failed');
+      // finishedOn is set only when BullMQ gives up on the job, not when it retries it.
+      if (job?.id === undefined || job.finishedOn === undefined) return;
+      recordFailure(redis, keys, config.RESULT_TTL_SECONDS, job.id, error.message).catch((writeError: unknown) => {
+        logger.error({ jobId: job.id, err: writeError }, 'could not record the job failure');
+      });
+    });
+    // The lock expired (Redis was away too long): the job may already run elsewhere.
+    bull.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds)
+        if (activeJobs.abandon(jobId)) logger.warn({ jobId }, 'lost the lock on a job: abandoning this attempt');
     });
     bull.on('error', (error) => {
       logger.error({ err: error }, 'worker error');
@@ -104,7 +130,9 @@ export class GenerateWorker {
 
   /**
    * Stops taking jobs, gives active ones `graceMs` to finish, then hands the rest back to the queue
-   * (their streamed tokens stay; another worker resumes after them). BullMQ's own close would wait forever.
+   * (their streamed tokens stay; another worker resumes after them). BullMQ's own close would wait
+   * forever. Bounded whatever Redis does: at most graceMs + HAND_BACK_MS + 2 CLOSE_MS; a job that
+   * could not be handed back (Redis away) is found stalled once its lock expires.
    */
   shutdown(graceMs: number): Promise<void> {
     this.shuttingDown ??= this.stop(graceMs);
@@ -118,20 +146,20 @@ export class GenerateWorker {
     if ((await Promise.race([closed, graceEnded])) === 'timeout') {
       this.logger.warn({ activeJobs: this.activeJobs.size }, 'grace period over: handing active jobs back');
       this.activeJobs.handBackAll();
-      await Promise.race([closed, sleep(HAND_BACK_MS)]);
+      if (!(await settlesWithin(closed, HAND_BACK_MS)))
+        this.logger.warn(
+          { activeJobs: this.activeJobs.size },
+          'jobs not handed back: they return when their lock expires',
+        );
     }
-    await this.writer.flush().catch((error: unknown) => {
+    const flushed = this.writer.flush().catch((error: unknown) => {
       this.logger.error({ err: error }, 'final stream flush failed');
     });
-    await this.cancels.close();
+    if (!(await settlesWithin(flushed, CLOSE_MS))) this.logger.error('final stream flush timed out');
+    await settlesWithin(this.cancels.close(), CLOSE_MS);
     await this.engine.terminate();
-    await Promise.all(
-      this.connections.map((c) =>
-        c.quit().catch(() => {
-          c.disconnect();
-        }),
-      ),
-    );
+    // QUIT would wait for Redis to answer; anything still queued on these connections is lost anyway.
+    for (const connection of this.connections) connection.disconnect();
     this.logger.info('worker stopped');
   }
 

@@ -14,20 +14,37 @@ try {
   process.exit(1);
 }
 
+/**
+ * Past SHUTDOWN_GRACE_MS plus this, the process exits whatever it is waiting on. `shutdown` is
+ * bounded on its own (generate-worker.ts); this covers anything that is not.
+ */
+const SHUTDOWN_OVERRUN_MS = 6_000;
+
 // First signal: graceful (compose and Kubernetes send SIGTERM, then SIGKILL after their own grace).
 // A second signal exits at once.
 let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    logger.info({ signal }, 'signal received');
-    worker.shutdown(config.SHUTDOWN_GRACE_MS).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
+function stop(reason: string): void {
+  if (stopping) process.exit(1);
+  stopping = true;
+  logger.info({ reason }, 'stopping');
+  setTimeout(() => {
+    logger.error('shutdown overran its bound: exiting now');
+    process.exit(1);
+  }, config.SHUTDOWN_GRACE_MS + SHUTDOWN_OVERRUN_MS).unref();
+  worker.shutdown(config.SHUTDOWN_GRACE_MS).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
 }
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+  process.on(signal, () => {
+    stop(signal);
+  });
+// Started with an IPC channel (scripts/start.js): the parent's death closes it, and this process goes too.
+if (process.send)
+  process.once('disconnect', () => {
+    stop('parent exited');
+  });

@@ -2,7 +2,7 @@
  * @sambay/protocol: what the API and the workers agree on. No model code and no onnxruntime here,
  * so the API stays light; docs/protocol.md describes the keys, events and state transitions.
  */
-export { finalRecord, writeFinalState, type FinalRecord, type JobEnding } from './final-state.js';
+export { FINAL_STATUSES, finalRecord, writeFinalState, type FinalRecord, type JobEnding } from './final-state.js';
 export type {
   FinishReason,
   GenerateJobData,

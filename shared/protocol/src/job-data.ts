@@ -16,6 +16,11 @@ export interface JobRequest {
   top_k: number;
   seed: number;
   stop: string[];
+  /**
+   * Generate to max_tokens whatever EOS the model samples (vLLM's name). Optional: jobs queued
+   * before the field existed lack it, and absent means false.
+   */
+  ignore_eos?: boolean;
   priority: number;
   metadata: Record<string, string>;
 }

@@ -30,6 +30,25 @@ export class QueueKeys {
     return `${this.prefix}:job:${jobId}:state`;
   }
 
+  /**
+   * BullMQ's lock of an active job (its format is BullMQ's: `{bullPrefix}:{queue}:{jobId}:lock`),
+   * holding the token of the attempt that runs it. Every write of a running job checks it, so an
+   * attempt whose worker was given up for dead (its lock expired and the job moved on) cannot write
+   * after the next attempt started: the stream never gets a token twice.
+   */
+  jobLock(jobId: string): string {
+    return `${this.bullPrefix}:${this.queueName}:${jobId}:lock`;
+  }
+
+  /**
+   * Hash of a running job's last state checkpoint (`tokens`: generated tokens it covers, `state`:
+   * the engine's exported bytes), so a resumed attempt skips re-prefilling them. Lives as long as
+   * the job's other unfinished keys and is deleted with its last event.
+   */
+  jobCheckpoint(jobId: string): string {
+    return `${this.prefix}:job:${jobId}:checkpoint`;
+  }
+
   /** Set once a job is cancelled, so a worker that picks it up later still sees it. */
   jobCancelled(jobId: string): string {
     return `${this.prefix}:job:${jobId}:cancelled`;
@@ -41,8 +60,29 @@ export class QueueKeys {
   }
 
   /**
+   * Hash of a streamed OpenAI completion: its job ids, object type, model and creation time, so a
+   * client that reconnects with Last-Event-ID continues the same jobs; `attached` counts its open streams.
+   */
+  openaiCompletion(completionId: string): string {
+    return `${this.prefix}:openai:completion:${completionId}`;
+  }
+
+  /** Hash of an OpenAI Batch API batch: its status, timestamps, counts and the driver's progress. */
+  openaiBatch(batchId: string): string {
+    return `${this.prefix}:openai:batch:${batchId}`;
+  }
+
+  /** Sorted set of OpenAI batch ids by creation time (ms): GET /v1/batches pages through it. */
+  get openaiBatches(): string {
+    return `${this.prefix}:openai:batches`;
+  }
+
+  /** BullMQ queue of batch drivers: one job per OpenAI batch, run by the API processes. */
+  readonly batchDriverQueueName = 'openai-batch';
+
+  /**
    * Pub/sub channel on which any API instance tells every worker to cancel a job. The message is
-   * the bare job id; a worker that does not hold that job ignores it (docs/protocol.md).
+   * the bare job id; a worker that does not hold that job ignores it (docs/protocol.md#cancel).
    */
   get cancelChannel(): string {
     return `${this.prefix}:cancel`;

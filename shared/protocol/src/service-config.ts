@@ -31,6 +31,44 @@ const schema = z.object({
   SSE_HEARTBEAT_MS: int(15_000),
   /** Time a worker gives active jobs on SIGTERM before it exits (they are retried elsewhere). */
   SHUTDOWN_GRACE_MS: int(10_000),
+  /**
+   * How long a worker's hold on a job (BullMQ's lock) lasts unrenewed; it is renewed every quarter
+   * of this. A killed worker's jobs run again elsewhere at most JOB_LOCK_MS + STALLED_CHECK_MS after
+   * its last renewal (4 s by default: docs/protocol.md#worker-deaths). Renewals come from the main
+   * thread, which never runs the model, so only a Redis outage longer than 3/4 of it loses a lock.
+   */
+  JOB_LOCK_MS: int(3000),
+  /** How often some worker looks for jobs whose lock expired (BullMQ's stalled check). */
+  STALLED_CHECK_MS: int(1000),
+  /**
+   * Worker deaths (lost locks) one job survives before it fails: deaths are the infrastructure's
+   * fault, not the job's, so the limit is high. Errors of the job itself are not counted here.
+   */
+  WORKER_DEATHS_LIMIT: int(1000),
+  /** The model id of the OpenAI-compatible API (`GET /v1/models`); unset: MODEL_DIR's base name. */
+  SERVED_MODEL_NAME: z.string().optional(),
+  /**
+   * Where the Batch API keeps uploaded JSONL files and batch output files (docs/openai.md#files).
+   * With several API replicas it must be a volume they all share.
+   */
+  FILES_DIR: z.string().default('.data/files'),
+  /** Largest upload to POST /v1/files (OpenAI's own limit for batch files is 200 MB). */
+  MAX_FILE_BYTES: int(200 * 1024 * 1024),
+  /** Requests (lines) one batch file may hold (OpenAI's limit). */
+  MAX_BATCH_LINES: int(50_000),
+  /** How long uploaded and batch output files, and finished batches, are kept. */
+  FILE_TTL_SECONDS: int(30 * 24 * 3600),
+  /** Jobs one OpenAI batch keeps in the queue at once: bounds its share of the queue and its memory. */
+  BATCH_WINDOW_JOBS: int(256),
+  /** How long a job of a disconnected OpenAI stream waits for the client to reconnect before it is cancelled. */
+  STREAM_RESUME_GRACE_MS: int(10_000),
+  /**
+   * Key that guards the queue dashboard (`/admin/queues`): `Authorization: Bearer <key>`, or HTTP Basic
+   * with the key as password (what a browser sends). Unset: the dashboard is open.
+   */
+  ADMIN_API_KEY: z.string().min(1).optional(),
+  /** Worker only: port of its `/healthz` and `/readyz` (Kubernetes probes); unset: no health server. */
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type ServiceConfig = z.infer<typeof schema>;

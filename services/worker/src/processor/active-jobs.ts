@@ -4,6 +4,8 @@ export interface ActiveJob {
   cancel(): void;
   /** This worker is shutting down: stop generating and give the job back to the queue unfinished. */
   handBack(): void;
+  /** The job's lock was lost (it runs elsewhere now): stop generating and write nothing more. */
+  abandon(): void;
 }
 
 /** The jobs this process holds, by job id: where cancel messages and shutdown find them. */
@@ -22,6 +24,13 @@ export class ActiveJobs {
   cancel(jobId: string): boolean {
     const job = this.jobs.get(jobId);
     job?.cancel();
+    return job !== undefined;
+  }
+
+  /** Returns whether this process held the job. */
+  abandon(jobId: string): boolean {
+    const job = this.jobs.get(jobId);
+    job?.abandon();
     return job !== undefined;
   }
 

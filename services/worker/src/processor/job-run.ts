@@ -12,6 +12,7 @@ import {
 } from '@sambay/protocol';
 import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
+import { LockLostError } from '../streaming/stream-write-error.js';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';
 import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
@@ -44,6 +45,7 @@ export class JobRun implements ActiveJob {
   private submitted = false;
   private cancelRequested = false;
   private handBackRequested = false;
+  private abandoned = false;
   private text = '';
   private firstTokenAt: number | null = null;
   private readonly progress: ProgressMeter;
@@ -68,6 +70,11 @@ export class JobRun implements ActiveJob {
     if (this.submitted) this.deps.engine.cancel(this.engineId);
   }
 
+  abandon(): void {
+    this.abandoned = true;
+    if (this.submitted) this.deps.engine.cancel(this.engineId);
+  }
+
   async execute(): Promise<GenerateJobResult> {
     // Registered before the first await, so a cancel published from here on is not missed.
     this.deps.activeJobs.add(this.jobId, this);
@@ -87,7 +94,7 @@ export class JobRun implements ActiveJob {
     const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
     this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
     this.text = previous.text;
-    writer.open(this.jobId, { nextIndex: previous.tokenIds.length });
+    writer.open(this.jobId, { nextIndex: previous.tokenIds.length, ...(this.token ? { lockToken: this.token } : {}) });
 
     if (this.cancelRequested || (await isCancelled(redis, keys, this.jobId))) {
       return this.complete(
@@ -102,6 +109,8 @@ export class JobRun implements ActiveJob {
       this.deps.logger.info({ jobId: this.jobId, resumedTokens: previous.tokenIds.length }, 'resuming job');
 
     const ending = await this.generate(previous);
+    // Its writes are refused now; BullMQ cannot record anything for it either (it holds no lock).
+    if (this.abandoned) throw new LockLostError(this.jobId);
     if (this.handBackRequested) return this.giveBack();
     return this.complete(ending, startedAt);
   }
@@ -120,7 +129,7 @@ export class JobRun implements ActiveJob {
           return;
         }
         // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
-        if (event.type !== 'tokens' || this.handBackRequested) return;
+        if (event.type !== 'tokens' || this.handBackRequested || this.abandoned) return;
         const state: Record<string, string> = { [F.generatedTokens]: String(event.generated) };
         if (this.firstTokenAt === null && event.tokenIds.length > 0) {
           this.firstTokenAt = Date.now();

@@ -9,6 +9,7 @@ export function toGenerationRequest(id: string, request: JobRequest, resumeToken
     maxTokens: request.max_tokens,
     sampling: { temperature: request.temperature, topK: request.top_k, topP: request.top_p, seed: request.seed },
     stop: request.stop,
+    ignoreEos: request.ignore_eos === true,
     ...(resumeTokens.length > 0 ? { resumeTokens } : {}),
   };
 }

@@ -7,6 +7,7 @@ import {
   type QueueKeys,
   type StreamEvent,
 } from '@sambay/protocol';
+import { queueCheckpointWrite, queueFencedWrite, type WriteFence } from './fenced-write.js';
 import { StreamWriteError } from './stream-write-error.js';
 
 export interface TokenStreamWriterOptions {
@@ -25,10 +26,16 @@ export interface TokenStreamWriterOptions {
 export interface StreamPosition {
   /** Index of the next token to be written. */
   nextIndex: number;
+  /**
+   * The writing attempt's BullMQ lock token: every write is refused once the job's lock holds
+   * another (the job was given up for stalled and runs elsewhere). Without it, writes are unfenced.
+   */
+  lockToken?: string;
 }
 
 interface OpenJob {
   nextIndex: number;
+  fence: WriteFence;
   /** Buffered since the last flush. */
   tokenIds: number[];
   text: string;
@@ -41,7 +48,7 @@ interface OpenJob {
  * Groups the token output of every job this process runs into one pipelined round trip per flush
  * interval: per job one XADD of a `tokens` chunk, one APPEND of its text and one HSET of its state.
  * Token-by-token writes would cost a round trip per token per sequence (XADD runs ~15k/s one at a
- * time, ~68k/s pipelined: docs/benchmarks.md).
+ * time, ~68k/s pipelined: docs/benchmarks.md#redis-and-bullmq).
  * Non-token events go through the same buffer so a job's stream stays in order.
  */
 export class TokenStreamWriter {
@@ -52,7 +59,9 @@ export class TokenStreamWriter {
 
   /** Starts buffering for a job whose stream already holds `position` (nothing, or an earlier attempt). */
   open(jobId: string, position: StreamPosition): void {
-    this.jobs.set(jobId, { nextIndex: position.nextIndex, tokenIds: [], text: '', state: {}, error: null });
+    const { keys, pendingTtlSeconds: ttlSeconds } = this.options;
+    const fence = { keys, jobId, lockToken: position.lockToken ?? '', ttlSeconds };
+    this.jobs.set(jobId, { nextIndex: position.nextIndex, fence, tokenIds: [], text: '', state: {}, error: null });
   }
 
   isOpen(jobId: string): boolean {
@@ -75,9 +84,17 @@ export class TokenStreamWriter {
   async write(jobId: string, event: StreamEvent, state: JobStateFields = {}): Promise<void> {
     const job = this.job(jobId);
     const pipe = this.options.redis.pipeline();
-    this.drain(pipe, jobId, job);
-    pipe.xadd(this.options.keys.jobStream(jobId), '*', ...encodeStreamEvent(event));
-    if (Object.keys(state).length > 0) pipe.hset(this.options.keys.jobState(jobId), state);
+    this.drain(pipe, job);
+    queueFencedWrite(pipe, job.fence, { entry: encodeStreamEvent(event), text: '', state });
+    await this.exec(pipe, [job]);
+  }
+
+  /** Stores a checkpoint of the job after its buffered tokens (which it covers), replacing the last one. */
+  async checkpoint(jobId: string, checkpoint: { tokens: number; state: Uint8Array }): Promise<void> {
+    const job = this.job(jobId);
+    const pipe = this.options.redis.pipeline();
+    this.drain(pipe, job);
+    queueCheckpointWrite(pipe, job.fence, checkpoint);
     await this.exec(pipe, [job]);
   }
 
@@ -88,8 +105,8 @@ export class TokenStreamWriter {
   async finish(jobId: string, record: FinalRecord): Promise<void> {
     const job = this.job(jobId);
     const pipe = this.options.redis.pipeline();
-    this.drain(pipe, jobId, job);
-    writeFinalState(pipe, this.options.keys, jobId, record, this.options.ttlSeconds);
+    this.drain(pipe, job);
+    writeFinalState(pipe, this.options.keys, jobId, record, this.options.ttlSeconds, job.fence.lockToken);
     this.jobs.delete(jobId);
     await this.exec(pipe, [job]);
     if (job.error) throw job.error;
@@ -99,7 +116,7 @@ export class TokenStreamWriter {
   async release(jobId: string): Promise<void> {
     const job = this.job(jobId);
     const pipe = this.options.redis.pipeline();
-    this.drain(pipe, jobId, job);
+    this.drain(pipe, job);
     this.jobs.delete(jobId);
     await this.exec(pipe, [job]);
   }
@@ -110,7 +127,7 @@ export class TokenStreamWriter {
     this.timer = null;
     const pipe = this.options.redis.pipeline();
     const flushed: OpenJob[] = [];
-    for (const [jobId, job] of this.jobs) if (this.drain(pipe, jobId, job)) flushed.push(job);
+    for (const job of this.jobs.values()) if (this.drain(pipe, job)) flushed.push(job);
     if (flushed.length > 0) await this.exec(pipe, flushed);
   }
 
@@ -120,22 +137,25 @@ export class TokenStreamWriter {
     return job;
   }
 
-  /** Moves a job's buffer into `pipe`: one `tokens` chunk, the text APPENDed, one HSET. Returns whether it added anything. */
-  private drain(pipe: ChainableCommander, jobId: string, job: OpenJob): boolean {
-    const state: JobStateFields = { ...job.state };
+  /**
+   * Moves a job's buffer into `pipe` as one fenced write: one `tokens` chunk, the text APPENDed,
+   * one HSET. Returns whether it added anything.
+   */
+  private drain(pipe: ChainableCommander, job: OpenJob): boolean {
     const hasTokens = job.tokenIds.length > 0 || job.text.length > 0;
-    if (hasTokens) {
-      const event: StreamEvent = { type: 'tokens', index: job.nextIndex, token_ids: job.tokenIds, text: job.text };
-      pipe.xadd(this.options.keys.jobStream(jobId), '*', ...encodeStreamEvent(event));
-      pipe.append(this.options.keys.jobText(jobId), job.text);
-      pipe.expire(this.options.keys.jobText(jobId), this.options.pendingTtlSeconds);
-      job.nextIndex += job.tokenIds.length;
-    }
-    if (Object.keys(state).length > 0) pipe.hset(this.options.keys.jobState(jobId), state);
+    const hasState = Object.keys(job.state).length > 0;
+    if (!hasTokens && !hasState) return false;
+    const event: StreamEvent = { type: 'tokens', index: job.nextIndex, token_ids: job.tokenIds, text: job.text };
+    queueFencedWrite(pipe, job.fence, {
+      entry: hasTokens ? encodeStreamEvent(event) : null,
+      text: job.text,
+      state: job.state,
+    });
+    job.nextIndex += job.tokenIds.length;
     job.tokenIds = [];
     job.text = '';
     job.state = {};
-    return hasTokens || Object.keys(state).length > 0;
+    return true;
   }
 
   /** Runs a pipeline; a failed command marks the jobs it wrote for (pipelines do not reject per command). */

@@ -39,7 +39,7 @@ export class ActiveSequence {
     this.detokenizer = new StreamingDetokenizer(tokenizer);
     this.stop = new StopCriteria({
       maxTokens: request.maxTokens,
-      eosTokenIds: tokenizer.eosTokenIds,
+      eosTokenIds: request.ignoreEos ? [] : tokenizer.eosTokenIds,
       stopStrings: request.stop,
     });
     const resumed = request.resumeTokens ?? [];

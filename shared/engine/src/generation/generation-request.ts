@@ -7,6 +7,8 @@ export interface GenerationRequest {
   maxTokens: number;
   sampling: SamplingParams;
   stop: string[];
+  /** Generate to maxTokens: EOS tokens are kept as ordinary tokens instead of ending the generation. */
+  ignoreEos?: boolean;
   /**
    * Tokens an earlier attempt already emitted. They are fed back through prefill and not emitted
    * again; sampling draws are a pure function of (seed, step), so the continuation is identical.
