@@ -22,7 +22,7 @@ export interface LayerPlan {
 }
 
 /**
- * The SambaY rules (SAMBAY.md): in the self-decoder even layers are Mamba and odd layers
+ * The SambaY rules (docs/model.md#layer-plan): in the self-decoder even layers are Mamba and odd layers
  * sliding-window attention; layer L/2 is the memory Mamba, L/2+1 the one full-attention layer;
  * in the cross-decoder even layers are GMUs and odd layers cross-attention.
  */

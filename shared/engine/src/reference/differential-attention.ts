@@ -1,7 +1,7 @@
 import { rmsNorm, softmax } from './ops.js';
 
 /**
- * Differential attention for one query position (BRIEF "Model math decisions"):
+ * Differential attention for one query position (docs/model.md#differential-attention):
  *   stripes: q1 = even query heads, q2 = odd; k1/v1 = even KV heads, k2/v2 = odd
  *   GQA inside a stripe: stripe query head j uses stripe KV head floor(j / (H / KV))
  *   P1 = softmax(q1 k1^T / sqrt(hd)), P2 = softmax(q2 k2^T / sqrt(hd))

@@ -2,7 +2,7 @@ import type { Tensor } from '../model/tensor.js';
 import { linear, silu, softplus } from './ops.js';
 
 /**
- * Mamba-1, one token at a time (SAMBAY.md "One step"):
+ * Mamba-1, one token at a time (docs/model.md#mamba-step):
  *   x, z = split(in_proj(h))                      x first
  *   conv = shift_left(conv); conv[:, -1] = x      the last d_conv raw inputs
  *   xc = silu(sum(conv * conv1d.weight[:, 0, :], -1) + conv1d.bias)
