@@ -55,5 +55,11 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
     rules: { 'no-console': 'off' },
   },
+  {
+    // The web page's ES modules, served as they are (no build step): browser globals, not Node's.
+    files: ['services/api/public/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'module' },
+    rules: { 'no-console': 'error' },
+  },
   prettier,
 );

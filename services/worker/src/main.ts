@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { readServiceConfig } from '@sambay/protocol';
 import { GenerateWorker } from './generate-worker.js';
+import { startHealthServer } from './health-server.js';
 
 const config = readServiceConfig();
 const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
@@ -13,6 +14,7 @@ try {
   logger.fatal({ err: error }, 'worker could not start');
   process.exit(1);
 }
+startHealthServer(config, logger);
 
 /**
  * Past SHUTDOWN_GRACE_MS plus this, the process exits whatever it is waiting on. `shutdown` is
