@@ -49,6 +49,7 @@ export class GenerateWorker {
     const engine = await EngineClient.start({
       modelDir: config.MODEL_DIR,
       maxSequences: config.WORKER_MAX_SEQUENCES,
+      stateBudgetBytes: config.WORKER_STATE_BUDGET_BYTES,
       executionProvider: config.EXECUTION_PROVIDER,
     });
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });

@@ -7,13 +7,13 @@
 export { EngineError } from './errors/engine-error.js';
 export type { FinishReason, GenerationEvent, GenerationRequest } from './generation/generation-request.js';
 export { loadScheduler } from './generation/load-scheduler.js';
-export { prefillGroups, Scheduler, type SchedulerOptions } from './generation/scheduler.js';
+export { prefillGroups, Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
 export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';
 export { CompiledModel, type RuntimeOptions } from './runtime/compiled-model.js';
 export { uniformAt } from './sampling/rng.js';
 export { sampleToken } from './sampling/sampler.js';
 export { SamplingInvariantError } from './sampling/sampling-error.js';
 export type { SamplingParams } from './sampling/sampling-params.js';
-export type { SequenceBatch } from './state/sequence-batch.js';
+export type { BatchOptions, SequenceBatch } from './state/sequence-batch.js';
 export { EmptyPromptError, StateConfigMismatchError, StateFormatError, StepTokensError } from './state/state-errors.js';
-export { stateBlocks, stateLayout } from './state/state-layout.js';
+export { stateBlocks, stateByteSize, stateLayout } from './state/state-layout.js';

@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { z } from 'zod';
 import { ServiceError } from './service-error.js';
 
@@ -26,6 +27,11 @@ const schema = z.object({
   RESULT_TTL_SECONDS: int(3600),
   /** Sequences one worker decodes together (its BullMQ concurrency). */
   WORKER_MAX_SEQUENCES: int(8),
+  /**
+   * Bytes of cached model state one worker's sequences may take, each counted at prompt + max_tokens;
+   * requests wait until theirs fits. Default: half the machine's memory.
+   */
+  WORKER_STATE_BUDGET_BYTES: int(Math.floor(totalmem() / 2)),
   /** Tokens are grouped into one Redis write per sequence at most this often. */
   STREAM_FLUSH_MS: int(50),
   SSE_HEARTBEAT_MS: int(15_000),

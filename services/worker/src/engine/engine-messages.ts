@@ -4,6 +4,8 @@ import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
 export interface EngineThreadData {
   modelDir: string;
   maxSequences: number;
+  /** Bytes of cached state the engine's sequences may take (scheduler admission). */
+  stateBudgetBytes: number;
   executionProvider: 'cpu' | 'cuda' | 'webgpu';
 }
 

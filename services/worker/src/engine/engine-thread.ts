@@ -33,6 +33,7 @@ function fatal(error: unknown): void {
 try {
   const scheduler = await loadScheduler(data.modelDir, {
     maxSequences: data.maxSequences,
+    stateBudgetBytes: data.stateBudgetBytes,
     executionProvider: data.executionProvider,
     onEvent: emit,
   });

@@ -6,36 +6,61 @@ import { planLayers } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import { presetConfig, transformerLayerTypes } from '../model/presets.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
+import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
+import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median } from './report.js';
 
 /**
- * SambaY against a Transformer of the same width and depth, built by the same code: decode latency
- * and per-sequence state at growing context, and prefill throughput.
+ * SambaY against a Transformer of the same width and depth, built by the same code: decode step
+ * time over a grid of context x batch, the K/V bytes each token must read, and the machine's
+ * memory bandwidth measured in the same run; plus prefill throughput.
  *
- * Decoding at context n starts from a synthetic state of n tokens (random cache contents): decode
- * cost does not depend on the values, and prefilling 32K tokens through full attention would
- * take the benchmark's whole budget on a 2-core machine.
+ * Decoding at context n starts from a synthetic state of n tokens (random cache contents), imported
+ * into every slot: decode cost does not depend on the values, and prefilling 32K tokens through
+ * full attention would take the benchmark's whole budget on a 2-core machine.
  */
 
-interface DecodePoint {
+type ModelName = 'sambay' | 'transformer';
+
+interface DecodeResult {
+  model: ModelName;
   context: number;
-  msPerToken: number;
-  stateBytes: number;
+  batch: number;
+  ms_per_step: number;
+  tokens_per_second: number;
+  kv_bytes_read_per_token: number;
+  state_bytes_per_sequence: number;
 }
 
-interface ModelResult {
-  name: string;
-  prefillTokensPerSecond: number;
-  decode: DecodePoint[];
+interface Options {
+  contexts: number[];
+  batches: number[];
+  steps: number;
+  threads: number;
+  maxStateBytes: number;
 }
 
-function buildSpec(preset: string, layerTypes: 'sambay' | 'transformer'): ModelSpec {
+function buildSpec(preset: string, model: ModelName): ModelSpec {
   const raw = presetConfig(preset);
-  if (layerTypes === 'transformer') raw.layer_types = transformerLayerTypes(raw.num_hidden_layers as number);
+  if (model === 'transformer') raw.layer_types = transformerLayerTypes(raw.num_hidden_layers as number);
   const config = parseConfig(raw);
   const plan = planLayers(config);
   return { config, plan, weights: initWeights(config, plan, 0) };
+}
+
+/**
+ * K/V bytes one token's decode must read at context n: every full and cross layer reads the n
+ * cached rows it attends over (cross layers re-read the shared cache), a sliding layer its ring.
+ */
+function kvBytesReadPerToken(spec: ModelSpec, context: number): number {
+  const { numKvHeads, headDim, slidingWindow } = spec.config;
+  const rowBytes = 2 * numKvHeads * headDim * 4; // key + value, f32
+  return spec.plan.layers.reduce((sum, layer) => {
+    if (layer.kind === 'sliding_attention') return sum + rowBytes * Math.min(context, slidingWindow - 1);
+    if (layer.kind === 'full_attention' || layer.kind === 'cross_attention') return sum + rowBytes * context;
+    return sum;
+  }, 0);
 }
 
 const randomIds = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
@@ -57,102 +82,165 @@ async function measurePrefill(model: CompiledModel, promptTokens: number, repeat
   return promptTokens / (median(times) / 1000);
 }
 
-async function measureDecode(model: CompiledModel, context: number, steps: number): Promise<DecodePoint> {
-  const batch = model.newBatch();
-  const id = batch.importState(syntheticState(model.spec, context, 1));
-  const stateBytes = batch.stateBytes(id);
-  const token = new Map([[id, 1]]);
+/** Median step time of `batch` sequences at `context` tokens, in a batch of exactly that capacity. */
+async function measureStep(model: CompiledModel, state: Uint8Array, batch: number, steps: number): Promise<number> {
+  const b = model.newBatch({ capacity: batch });
+  const ids = Array.from({ length: batch }, () => b.importState(state));
+  const tokens = new Map(ids.map((id) => [id, 1]));
   const times: number[] = [];
   for (let s = 0; s < steps + 2; s++) {
-    const ms = await timeMs(() => batch.step(token));
-    if (s >= 2) times.push(ms);
+    const ms = await timeMs(() => b.step(tokens));
+    if (s >= 2) times.push(ms); // the first steps warm up and grow the full caches' rows
   }
-  return { context, msPerToken: median(times), stateBytes };
+  return median(times);
 }
 
-async function benchModel(
-  name: string,
-  spec: ModelSpec,
-  contexts: number[],
-  steps: number,
-  prompt: number,
-): Promise<ModelResult> {
-  const model = await CompiledModel.create(spec);
-  const prefillTokensPerSecond = await measurePrefill(model, prompt, 2);
-  const decode: DecodePoint[] = [];
-  for (const context of contexts) {
-    decode.push(await measureDecode(model, context, steps));
-    process.stderr.write(`${name}: context ${context} done\n`);
+async function benchModel(name: ModelName, spec: ModelSpec, o: Options): Promise<DecodeResult[]> {
+  const model = await CompiledModel.create(spec, { intraOpThreads: o.threads });
+  const results: DecodeResult[] = [];
+  for (const context of o.contexts) {
+    const state = syntheticState(spec, context, 1);
+    const stateBytes = stateByteSize(stateLayout(spec), context);
+    for (const batch of o.batches) {
+      if (batch * stateBytes > o.maxStateBytes) {
+        process.stderr.write(`${name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`);
+        continue;
+      }
+      const ms = await measureStep(model, state, batch, o.steps);
+      results.push({
+        model: name,
+        context,
+        batch,
+        ms_per_step: ms,
+        tokens_per_second: batch / (ms / 1000),
+        kv_bytes_read_per_token: kvBytesReadPerToken(spec, context),
+        state_bytes_per_sequence: stateBytes,
+      });
+      process.stderr.write(`${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step\n`);
+    }
   }
   await model.release();
-  return { name, prefillTokensPerSecond, decode };
+  return results;
 }
 
-function report(sambay: ModelResult, transformer: ModelResult, promptTokens: number): string {
-  const rows = sambay.decode.map((s, i) => {
-    const t = transformer.decode[i]!;
+/** Bandwidth the decode reaches counting only the K/V bytes it must read. */
+const kvGbps = (r: DecodeResult) => (r.kv_bytes_read_per_token * r.batch) / (r.ms_per_step / 1000) / 1e9;
+
+function decodeTable(results: DecodeResult[], bandwidth: Bandwidth): string {
+  const rows = results.map((r) => {
+    const single = results.find((s) => s.model === r.model && s.context === r.context && s.batch === 1);
     return [
-      String(s.context),
-      s.msPerToken.toFixed(2),
-      t.msPerToken.toFixed(2),
-      `${(t.msPerToken / s.msPerToken).toFixed(2)}x`,
-      formatBytes(s.stateBytes),
-      formatBytes(t.stateBytes),
-      `${(t.stateBytes / s.stateBytes).toFixed(1)}x`,
+      r.model,
+      String(r.context),
+      String(r.batch),
+      r.ms_per_step.toFixed(2),
+      r.tokens_per_second.toFixed(0),
+      single ? `${(r.tokens_per_second / single.tokens_per_second).toFixed(1)}x` : '-',
+      formatBytes(r.kv_bytes_read_per_token),
+      `${kvGbps(r).toFixed(1)} (${((100 * kvGbps(r)) / bandwidth.gbps).toFixed(0)}%)`,
+      formatBytes(r.state_bytes_per_sequence),
     ];
   });
-  const decodeTable = markdownTable(
+  return markdownTable(
     [
+      'model',
       'context',
-      'SambaY ms/token',
-      'Transformer ms/token',
-      'speedup',
-      'SambaY state/seq',
-      'Transformer state/seq',
-      'state ratio',
+      'batch',
+      'ms/step',
+      'tokens/s',
+      'vs batch 1',
+      'K/V read/token',
+      'K/V GB/s (% of bandwidth)',
+      'state/seq',
     ],
     rows,
   );
-  const prefillTable = markdownTable(
-    ['prefill', 'SambaY tokens/s', 'Transformer tokens/s', 'ratio'],
-    [
-      [
-        `${promptTokens}-token prompt`,
-        sambay.prefillTokensPerSecond.toFixed(0),
-        transformer.prefillTokensPerSecond.toFixed(0),
-        `${(sambay.prefillTokensPerSecond / transformer.prefillTokensPerSecond).toFixed(2)}x`,
-      ],
-    ],
-  );
-  return `${decodeTable}\n\n${prefillTable}\n`;
 }
+
+function comparisonTable(results: DecodeResult[]): string {
+  const sambay = results.filter((r) => r.model === 'sambay');
+  const rows = sambay.flatMap((s) => {
+    const t = results.find((r) => r.model === 'transformer' && r.context === s.context && r.batch === s.batch);
+    if (!t) return [];
+    const speedup = t.ms_per_step / s.ms_per_step;
+    const kvRatio = t.kv_bytes_read_per_token / s.kv_bytes_read_per_token;
+    return [
+      [
+        String(s.context),
+        String(s.batch),
+        `${speedup.toFixed(2)}x`,
+        `${kvRatio.toFixed(2)}x`,
+        (speedup / kvRatio).toFixed(2),
+        `${(t.state_bytes_per_sequence / s.state_bytes_per_sequence).toFixed(1)}x`,
+      ],
+    ];
+  });
+  return markdownTable(
+    ['context', 'batch', 'SambaY speedup', 'K/V bytes ratio', 'speedup / K/V ratio', 'state ratio'],
+    rows,
+  );
+}
+
+const USAGE = `npm run bench:decode -- [--preset tiny] [--contexts 512,2048,16384,32768] [--batches 1,4,16,64]
+  [--steps 16] [--threads 1] [--prompt 2048] [--max-state-gib 5] [--json FILE]
+Grid points whose batch x state exceeds --max-state-gib are skipped (and say so on stderr).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       json: { type: 'string' },
       preset: { type: 'string', default: 'tiny' },
-      contexts: { type: 'string', default: '1024,4096,16384,32768' },
+      contexts: { type: 'string', default: '512,2048,16384,32768' },
+      batches: { type: 'string', default: '1,4,16,64' },
       steps: { type: 'string', default: '16' },
       prompt: { type: 'string', default: '2048' },
+      threads: { type: 'string', default: '1' },
+      'max-state-gib': { type: 'string', default: '5' },
+      help: { type: 'boolean', default: false },
     },
   });
-  const contexts = values.contexts.split(',').map(Number);
-  const steps = Number(values.steps);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const o: Options = {
+    contexts: values.contexts.split(',').map(Number),
+    batches: values.batches.split(',').map(Number),
+    steps: Number(values.steps),
+    threads: Number(values.threads),
+    maxStateBytes: Number(values['max-state-gib']) * 2 ** 30,
+  };
   const prompt = Number(values.prompt);
-  const sambay = await benchModel('sambay', buildSpec(values.preset, 'sambay'), contexts, steps, prompt);
-  const transformer = await benchModel('transformer', buildSpec(values.preset, 'transformer'), contexts, steps, prompt);
+  const bandwidth = await measureBandwidth(o.threads);
+  const results: DecodeResult[] = [];
+  const prefill: Partial<Record<ModelName, number>> = {};
+  for (const name of ['sambay', 'transformer'] as const) {
+    const spec = buildSpec(values.preset, name);
+    results.push(...(await benchModel(name, spec, o)));
+    const model = await CompiledModel.create(spec, { intraOpThreads: o.threads });
+    prefill[name] = await measurePrefill(model, prompt, 2);
+    await model.release();
+  }
   const { config } = buildSpec(values.preset, 'sambay');
+  const readings = Object.entries(bandwidth.readings).map(([m, v]) => `${m}: ${v.toFixed(1)} GB/s`);
   process.stdout.write(
     `# decode benchmark: preset ${values.preset} (d=${config.hiddenSize}, L=${config.numLayers}, H=${config.numHeads}, ` +
-      `KV=${config.numKvHeads}, W=${config.slidingWindow}), batch 1, ${prompt}-token prefill, median of ${steps} steps\n\n` +
-      report(sambay, transformer, prompt),
+      `KV=${config.numKvHeads}, W=${config.slidingWindow}), ${o.threads} intra-op thread(s), median of ${o.steps} steps\n\n` +
+      `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}; ${readings.join('; ')})\n\n` +
+      `${decodeTable(results, bandwidth)}\n\n${comparisonTable(results)}\n\n` +
+      `${prompt}-token prefill: SambaY ${prefill.sambay!.toFixed(0)} tokens/s, Transformer ${prefill.transformer!.toFixed(0)} tokens/s\n`,
   );
   if (values.json) {
-    await writeFile(
-      values.json,
-      `${JSON.stringify({ preset: values.preset, promptTokens: prompt, steps, sambay, transformer }, null, 2)}\n`,
-    );
+    const report = {
+      memory_bandwidth_gbps: bandwidth.gbps,
+      memory_bandwidth_method: bandwidth.method,
+      preset: values.preset,
+      threads: o.threads,
+      steps: o.steps,
+      results,
+      prefill_tokens_per_second: { prompt_tokens: prompt, ...prefill },
+    };
+    await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
   }
 }
 

@@ -1,25 +1,54 @@
 import type { CompiledModel } from '../runtime/compiled-model.js';
 import type { SequenceBatch } from '../state/sequence-batch.js';
+import { stateByteSize, type LayerState, stateLayout } from '../state/state-layout.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ActiveSequence, type StepOutcome } from './active-sequence.js';
 import type { FinishReason, GenerationEvent, GenerationRequest } from './generation-request.js';
 
 export interface SchedulerOptions {
-  /** Sequences decoded together in one batch; further requests wait for a free place. */
-  maxSequences: number;
+  /** Most sequences decoded together; further requests wait for a free place. @defaultValue no limit */
+  maxSequences?: number;
+  /**
+   * Bytes of cached state the running and prefilling sequences may take, each counted at its final
+   * length (prompt + max_tokens, state-layout.ts `stateByteSize`); requests wait until theirs fits,
+   * and one that could never fit fails. @defaultValue no limit
+   */
+  stateBudgetBytes?: number;
   onEvent: (event: GenerationEvent) => void;
   /**
-   * Upper bound on batch × longest_prompt² per prefill call: prefill attention materialises a
-   * [batch, heads, T, T] score tensor, so long prompts are prefilled in smaller groups (alone, past
-   * the budget) rather than padded together. @defaultValue 2^24
+   * Prefill work between two decode steps, in tokens: a longer context (a long prompt, or a long
+   * generation being resumed) is prefilled one chunk of this size per step, from its own state, so
+   * the running sequences wait at most one chunk between tokens. @defaultValue 256
+   */
+  prefillChunkTokens?: number;
+  /** The former name of `prefillChunkTokens`, honoured when that is not given. */
+  maxPrefillTokens?: number;
+  /**
+   * Upper bound on batch × longest_prompt² per prefill call of short prompts: prefill attention
+   * materialises a [batch, heads, T, T] score tensor, so they are prefilled in smaller groups
+   * rather than padded together. @defaultValue 2^24
    */
   prefillBudget?: number;
-  /** Longest context one prefill call takes; the rest of a longer one goes through decode steps. @defaultValue 4096 */
-  maxPrefillTokens?: number;
+}
+
+/** What the scheduler holds now (`Scheduler.stats`). */
+export interface SchedulerStats {
+  /** Sequences in the decode batch. */
+  batchSize: number;
+  /** Admitted sequences whose context is still being prefilled. */
+  prefilling: number;
+  waiting: number;
+  /** State bytes the running and prefilling sequences hold now. */
+  stateBytes: number;
+  /** Their state at prompt + max_tokens: what admission counts against the budget. */
+  reservedStateBytes: number;
+  stateBudgetBytes: number;
+  /** Bytes of the decode batch's buffers (every slot, every reserved row). */
+  allocatedBytes: number;
 }
 
 const DEFAULT_PREFILL_BUDGET = 2 ** 24;
-const DEFAULT_MAX_PREFILL_TOKENS = 4096;
+const DEFAULT_PREFILL_CHUNK_TOKENS = 256;
 
 /** Consecutive groups (admission order kept) whose padded size batch × T² stays within the budget. */
 export function prefillGroups<T extends { contextIds: readonly number[] }>(sequences: T[], budget: number): T[][] {
@@ -39,15 +68,31 @@ export function prefillGroups<T extends { contextIds: readonly number[] }>(seque
   return groups;
 }
 
+interface Waiting {
+  request: GenerationRequest;
+  active?: ActiveSequence; // made when the request reaches the head of the queue
+}
+
+/** An admitted sequence on its way into the decode batch; a long one is prefilled in a batch of its own. */
+interface Prefilling {
+  active: ActiveSequence;
+  fed: number;
+  own?: { batch: SequenceBatch; seq: number };
+}
+
 /**
  * Continuous batching over one SequenceBatch: between decode steps it drops finished or cancelled
- * sequences and prefills waiting ones, so a long generation never holds a short one back.
- * One loop owns the batch; `submit` and `cancel` only leave notes for it.
+ * sequences, admits waiting ones while their state fits the budget, and does at most one chunk of
+ * prefill work, so a long prompt never stalls the running sequences for more than a chunk.
+ * One loop owns the batches; `submit` and `cancel` only leave notes for it.
  */
 export class Scheduler {
   private readonly batch: SequenceBatch;
-  private readonly waiting: GenerationRequest[] = [];
+  private readonly layout: LayerState[];
+  private readonly waiting: Waiting[] = [];
+  private readonly prefilling: Prefilling[] = [];
   private readonly running = new Map<number, ActiveSequence>();
+  private readonly reserved = new Map<string, number>(); // request id -> state bytes at its final length
   private readonly cancelled = new Set<string>();
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -58,29 +103,50 @@ export class Scheduler {
     private readonly options: SchedulerOptions,
   ) {
     this.batch = model.newBatch();
+    this.layout = stateLayout(model.spec);
   }
 
   submit(request: GenerationRequest): void {
     if (this.closed) throw new Error('scheduler is closed');
-    this.waiting.push(request);
+    this.waiting.push({ request });
     this.wake();
   }
 
   /** Takes effect at the next step boundary: at most one more token is decoded for it. */
   cancel(id: string): void {
-    const at = this.waiting.findIndex((r) => r.id === id);
+    const at = this.waiting.findIndex((w) => w.request.id === id);
     if (at >= 0) {
       this.waiting.splice(at, 1);
       this.emit({ type: 'finished', id, reason: 'cancelled', promptTokens: 0, generatedTokens: 0 });
       return;
     }
-    if ([...this.running.values()].some((s) => s.id === id)) this.cancelled.add(id);
+    const admitted = [...this.running.values(), ...this.prefilling.map((p) => p.active)];
+    if (admitted.some((s) => s.id === id)) this.cancelled.add(id);
   }
 
   /** Waits for every submitted request to finish; new submissions are refused. */
   async close(): Promise<void> {
     this.closed = true;
     await this.loop;
+  }
+
+  stats(): SchedulerStats {
+    const admitted = [...this.running.values(), ...this.prefilling.map((p) => p.active)];
+    const running = [...this.running.keys()].reduce((sum, seq) => sum + this.batch.stateBytes(seq), 0);
+    const prefilling = this.prefilling.reduce((sum, p) => sum + (p.own ? p.own.batch.stateBytes(p.own.seq) : 0), 0);
+    return {
+      batchSize: this.running.size,
+      prefilling: this.prefilling.length,
+      waiting: this.waiting.length,
+      stateBytes: running + prefilling,
+      reservedStateBytes: admitted.reduce((sum, s) => sum + (this.reserved.get(s.id) ?? 0), 0),
+      stateBudgetBytes: this.options.stateBudgetBytes ?? Infinity,
+      allocatedBytes: this.batch.allocatedBytes,
+    };
+  }
+
+  private get chunkTokens(): number {
+    return this.options.prefillChunkTokens ?? this.options.maxPrefillTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS;
   }
 
   private wake(): void {
@@ -96,9 +162,10 @@ export class Scheduler {
   }
 
   private async run(): Promise<void> {
-    while (this.waiting.length > 0 || this.running.size > 0) {
+    while (this.waiting.length > 0 || this.prefilling.length > 0 || this.running.size > 0) {
       this.dropCancelled();
-      await this.admit();
+      this.admit();
+      await this.prefillWork();
       if (this.running.size > 0) await this.decodeStep();
       // Let submissions and cancellations in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -111,27 +178,70 @@ export class Scheduler {
       this.emitTokens(active, [], active.flush());
       this.finish(seq, 'cancelled');
     }
+    for (const item of [...this.prefilling]) {
+      if (!this.cancelled.delete(item.active.id)) continue;
+      this.prefilling.splice(this.prefilling.indexOf(item), 1);
+      this.reserved.delete(item.active.id);
+      this.emitFinished(item.active, 'cancelled');
+    }
   }
 
-  /** Prefills as many waiting requests as there are free places, batched within the prefill budget. */
-  private async admit(): Promise<void> {
-    const free = this.options.maxSequences - this.running.size;
-    if (free <= 0 || this.waiting.length === 0) return;
-    const admitted: ActiveSequence[] = [];
-    for (const request of this.waiting.splice(0, free)) {
+  /** Moves waiting requests, in order, to prefill while places are free and their state fits the budget. */
+  private admit(): void {
+    const budget = this.options.stateBudgetBytes ?? Infinity;
+    const places = this.options.maxSequences ?? Infinity;
+    let used = this.stats().reservedStateBytes;
+    while (this.waiting.length > 0 && this.running.size + this.prefilling.length < places) {
+      const head = this.waiting[0]!;
       try {
-        const active = new ActiveSequence(request, this.tokenizer);
-        if (active.resumedFinish) this.finishResumed(active, active.resumedFinish);
-        else admitted.push(active);
+        head.active ??= new ActiveSequence(head.request, this.tokenizer);
       } catch (error) {
-        this.emit({ type: 'failed', id: request.id, message: (error as Error).message });
+        this.waiting.shift();
+        this.emit({ type: 'failed', id: head.request.id, message: (error as Error).message });
+        continue;
       }
+      const active = head.active;
+      const bytes = stateByteSize(this.layout, active.promptTokens + head.request.maxTokens);
+      if (bytes > budget) {
+        this.waiting.shift();
+        const message = `the request's state (${bytes} bytes at prompt + max_tokens) exceeds the state budget of ${budget} bytes`;
+        this.emit({ type: 'failed', id: active.id, message });
+        continue;
+      }
+      if (used + bytes > budget) return; // waits for running sequences to finish
+      this.waiting.shift();
+      if (active.resumedFinish) {
+        this.finishResumed(active, active.resumedFinish);
+        continue;
+      }
+      used += bytes;
+      this.reserved.set(active.id, bytes);
+      this.prefilling.push({ active, fed: 0 });
     }
-    const head = this.options.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
-    const fits = admitted.filter((s) => s.contextIds.length <= head);
-    for (const group of prefillGroups(fits, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET))
-      await this.prefill(group);
-    for (const long of admitted.filter((s) => s.contextIds.length > head)) await this.prefillLong(long);
+  }
+
+  /**
+   * At most one chunk of prefill: one chunk of the first admitted context when it is longer than a
+   * chunk, else the short contexts at the front of the queue, together up to a chunk of tokens.
+   */
+  private async prefillWork(): Promise<void> {
+    const head = this.prefilling[0];
+    if (!head) return;
+    if (head.active.contextIds.length > this.chunkTokens) {
+      await this.prefillChunk(head);
+      return;
+    }
+    const group: ActiveSequence[] = [];
+    let tokens = 0;
+    for (const item of this.prefilling) {
+      const n = item.active.contextIds.length;
+      if (n > this.chunkTokens || (group.length > 0 && tokens + n > this.chunkTokens)) break;
+      group.push(item.active);
+      tokens += n;
+    }
+    this.prefilling.splice(0, group.length);
+    for (const part of prefillGroups(group, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET))
+      await this.prefill(part);
   }
 
   private async prefill(admitted: ActiveSequence[]): Promise<void> {
@@ -139,7 +249,7 @@ export class Scheduler {
     try {
       prefilled = await this.batch.prefill(admitted.map((s) => s.contextIds));
     } catch (error) {
-      for (const s of admitted) this.emit({ type: 'failed', id: s.id, message: (error as Error).message });
+      for (const s of admitted) this.fail(s, error as Error);
       return;
     }
     prefilled.forEach(({ id: seq, logits }, i) => {
@@ -148,21 +258,30 @@ export class Scheduler {
   }
 
   /**
-   * A context past `maxPrefillTokens` (a long prompt, or a long generation being resumed): prefill
-   * its head, feed the rest one decode step at a time in a scratch batch (memory O(n) instead of
-   * the prefill's O(n^2)), then move the state into the shared batch. The other sequences wait.
+   * The next chunk of a long context, in a batch of its own (so the graph runs over that one
+   * sequence, from its cached state); after the last chunk the sequence moves into the decode batch
+   * (one copy of its state).
    */
-  private async prefillLong(active: ActiveSequence): Promise<void> {
-    const head = this.options.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
+  private async prefillChunk(item: Prefilling): Promise<void> {
+    const ids = item.active.contextIds;
+    const chunk = ids.slice(item.fed, item.fed + this.chunkTokens);
     try {
-      const scratch = this.model.newBatch();
-      const [first] = await scratch.prefill([active.contextIds.slice(0, head)]);
-      const id = first!.id;
-      let logits = first!.logits;
-      for (const token of active.contextIds.slice(head)) logits = (await scratch.step(new Map([[id, token]]))).get(id)!;
-      this.start(this.batch.importState(scratch.exportState(id)), active, logits);
+      let logits: Float32Array;
+      if (item.own) {
+        logits = (await item.own.batch.extend(new Map([[item.own.seq, chunk]]))).get(item.own.seq)!;
+      } else {
+        const batch = this.model.newBatch({ capacity: 1 });
+        const [first] = await batch.prefill([chunk]);
+        item.own = { batch, seq: first!.id };
+        logits = first!.logits;
+      }
+      item.fed += chunk.length;
+      if (item.fed < ids.length) return;
+      this.prefilling.shift();
+      this.start(this.batch.adopt(item.own.batch, item.own.seq), item.active, logits);
     } catch (error) {
-      this.emit({ type: 'failed', id: active.id, message: (error as Error).message });
+      this.prefilling.splice(this.prefilling.indexOf(item), 1);
+      this.fail(item.active, error as Error);
     }
   }
 
@@ -192,7 +311,7 @@ export class Scheduler {
       outcome = active.accept(logits);
     } catch (error) {
       // One sequence's sampling failure must not end the others.
-      this.emit({ type: 'failed', id: this.drop(seq).id, message: (error as Error).message });
+      this.fail(this.drop(seq), error as Error);
       return;
     }
     this.emitTokens(active, outcome.tokenIds, outcome.text);
@@ -207,6 +326,7 @@ export class Scheduler {
   private drop(seq: number): ActiveSequence {
     const active = this.running.get(seq)!;
     this.running.delete(seq);
+    this.reserved.delete(active.id);
     this.batch.remove(seq);
     return active;
   }
@@ -234,8 +354,13 @@ export class Scheduler {
   }
 
   private failAll(error: Error): void {
-    for (const seq of [...this.running.keys()])
-      this.emit({ type: 'failed', id: this.drop(seq).id, message: error.message });
+    for (const seq of [...this.running.keys()]) this.fail(this.drop(seq), error);
+    for (const item of this.prefilling.splice(0)) this.fail(item.active, error);
+  }
+
+  private fail(active: ActiveSequence, error: Error): void {
+    this.reserved.delete(active.id);
+    this.emit({ type: 'failed', id: active.id, message: error.message });
   }
 
   private emit(event: GenerationEvent): void {

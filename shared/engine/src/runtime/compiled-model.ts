@@ -3,7 +3,7 @@ import { buildDecodeGraph } from '../graph/decode-graph.js';
 import { buildPrefillGraph } from '../graph/prefill-graph.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import type { Feeds, ModelRunner } from '../state/model-runner.js';
-import { SequenceBatch } from '../state/sequence-batch.js';
+import { SequenceBatch, type BatchOptions } from '../state/sequence-batch.js';
 import { ModelReleasedError } from './runtime-errors.js';
 
 export interface RuntimeOptions {
@@ -40,9 +40,9 @@ export class CompiledModel implements ModelRunner {
     return new CompiledModel(spec, prefill, decode);
   }
 
-  newBatch(): SequenceBatch {
+  newBatch(options: BatchOptions = {}): SequenceBatch {
     this.checkLive();
-    return new SequenceBatch(this.spec, this);
+    return new SequenceBatch(this.spec, this, options);
   }
 
   prefill(feeds: Feeds): Promise<Feeds> {

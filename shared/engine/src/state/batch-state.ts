@@ -1,78 +1,92 @@
 import ort from 'onnxruntime-node';
 import { pastName, presentName } from '../graph/io-names.js';
 import { numel } from '../model/tensor.js';
+import { HeadMajorCache } from './head-major-cache.js';
 import type { Feeds } from './model-runner.js';
 import { SlotStore } from './slot-store.js';
 import type { LayerState } from './state-layout.js';
-import { TimeMajorCache } from './time-major-cache.js';
 
 type Buffers =
   | { kind: 'mamba'; s: Extract<LayerState, { kind: 'mamba' }>; conv: SlotStore; ssm: SlotStore }
-  | { kind: 'kv'; s: Extract<LayerState, { kind: 'ring' | 'full' }>; key: TimeMajorCache; value: TimeMajorCache };
+  | { kind: 'kv'; s: Extract<LayerState, { kind: 'ring' | 'full' }>; key: HeadMajorCache; value: HeadMajorCache };
 
-const INITIAL_FULL_ROWS = 16;
+const MIN_FULL_ROWS = 16;
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 const dataOf = (outputs: Feeds, name: string) => outputs[name]!.data as Float32Array;
 
 /** Ring row of position p: NoPE attention does not care about row order, so a ring is exact. */
 const ringRow = (s: { rows: number }, position: number) => position % s.rows;
 
+/** Where a chunk's rows go: output batch row `row` holds `n` tokens of `slot`, which had `past` cached. */
+export interface ChunkPlacement {
+  slot: number;
+  row: number;
+  past: number;
+  n: number;
+}
+
 /**
- * Every layer's state for all slots of a batch: Mamba conv/SSM [slots, ...], sliding rings
- * [W - 1, slots, KV, hd], full K/V [capacity, slots, KV, hd]. Slots are dense (0..slots-1).
+ * Every layer's state for a fixed number of slots: Mamba conv/SSM [slots, ...], sliding rings
+ * [slots, KV, W - 1, hd], full K/V [slots, KV, rows, hd] (rows grow when full). The buffers are
+ * the graph's state inputs as they are; the graph returns only new rows, written here in place.
  */
 export class BatchState {
   private readonly layers: Buffers[];
 
-  constructor(layout: readonly LayerState[]) {
+  constructor(
+    layout: readonly LayerState[],
+    readonly slots: number,
+    fullRows = MIN_FULL_ROWS,
+  ) {
     this.layers = layout.map((s): Buffers => {
       if (s.kind === 'mamba')
-        return { kind: 'mamba', s, conv: new SlotStore(numel(s.conv)), ssm: new SlotStore(numel(s.ssm)) };
-      const rows = s.kind === 'ring' ? s.rows : INITIAL_FULL_ROWS;
+        return { kind: 'mamba', s, conv: new SlotStore(numel(s.conv), slots), ssm: new SlotStore(numel(s.ssm), slots) };
+      const rows = s.kind === 'ring' ? s.rows : Math.max(MIN_FULL_ROWS, fullRows);
+      const [heads, headDim] = s.row as [number, number];
       return {
         kind: 'kv',
         s,
-        key: new TimeMajorCache(numel(s.row), rows),
-        value: new TimeMajorCache(numel(s.row), rows),
+        key: new HeadMajorCache(heads, headDim, rows, slots),
+        value: new HeadMajorCache(heads, headDim, rows, slots),
       };
     });
   }
 
-  /** New slot i takes old slot order[i] (-1: a fresh slot). `live`: rows of full K/V worth keeping. */
-  remap(order: readonly number[], live: number): void {
-    for (const b of this.layers) {
-      if (b.kind === 'mamba')
-        [b.conv, b.ssm].forEach((t) => {
-          t.remap(order);
-        });
-      else
-        [b.key, b.value].forEach((t) => {
-          t.remap(order, b.s.kind === 'ring' ? t.rows : live);
-        });
-    }
+  /** Bytes held by the buffers (all slots, all reserved rows). */
+  get bytes(): number {
+    return this.layers.reduce(
+      (sum, b) =>
+        sum +
+        4 * (b.kind === 'mamba' ? b.conv.data.length + b.ssm.data.length : b.key.data.length + b.value.data.length),
+      0,
+    );
   }
 
-  /** Decode graph state inputs; full layers pass their first `maxLength` rows (a view, no copy). */
-  feeds(slots: number, maxLength: number): Feeds {
+  /** Graph state inputs: every buffer as it is, no copy. */
+  feeds(): Feeds {
     const feeds: Feeds = {};
     for (const b of this.layers) {
       const i = b.s.layer;
       if (b.kind === 'mamba') {
-        const { conv, ssm } = b;
-        feeds[pastName(i, 'conv_state')] = f32(conv.data, [slots, ...b.s.conv]);
-        feeds[pastName(i, 'ssm_state')] = f32(ssm.data, [slots, ...b.s.ssm]);
-      } else {
-        const { key, value } = b;
-        const rows = b.s.kind === 'ring' ? b.s.rows : maxLength;
-        feeds[pastName(i, 'key')] = f32(key.prefix(rows), [rows, slots, ...b.s.row]);
-        feeds[pastName(i, 'value')] = f32(value.prefix(rows), [rows, slots, ...b.s.row]);
+        feeds[pastName(i, 'conv_state')] = f32(b.conv.data, [this.slots, ...b.s.conv]);
+        feeds[pastName(i, 'ssm_state')] = f32(b.ssm.data, [this.slots, ...b.s.ssm]);
+        continue;
       }
+      for (const [tensor, cache] of [
+        ['key', b.key],
+        ['value', b.value],
+      ] as const)
+        feeds[pastName(i, tensor)] = f32(cache.data, [this.slots, cache.heads, cache.rows, cache.headDim]);
     }
     return feeds;
   }
 
-  /** Takes a decode step's outputs: whole new Mamba states; each slot's new K/V row at its position. */
-  absorb(outputs: Feeds, positions: readonly number[]): void {
+  /**
+   * Takes a decode step's outputs: whole new Mamba states (every slot, free ones too); the new K/V
+   * row of each slot in `slots` at its position `positions[j]`.
+   */
+  absorbStep(outputs: Feeds, slots: readonly number[], positions: readonly number[]): void {
+    const longest = Math.max(0, ...positions);
     for (const b of this.layers) {
       const i = b.s.layer;
       if (b.kind === 'mamba') {
@@ -86,40 +100,77 @@ export class BatchState {
         ['value', b.value],
       ] as const) {
         const rows = dataOf(outputs, presentName(i, tensor)); // [slots, KV, hd]
-        if (s.kind === 'full') cache.reserve(Math.max(...positions) + 1);
-        positions.forEach((p, slot) => {
+        if (s.kind === 'full') cache.reserve(longest + 1);
+        slots.forEach((slot, j) => {
+          const p = positions[j]!;
           cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, slot * cache.rowSize);
         });
       }
     }
   }
 
-  /** Copies prompt j's prefill outputs (length n, padded to seq) into `slot`. */
-  placePrefill(outputs: Feeds, j: number, n: number, seq: number, slot: number): void {
+  /** Takes a prefill's outputs (chunks padded to `seq`) for the placed slots only. */
+  absorbChunk(outputs: Feeds, placements: readonly ChunkPlacement[], seq: number): void {
     for (const b of this.layers) {
       const i = b.s.layer;
       if (b.kind === 'mamba') {
-        const { conv, ssm } = b;
-        conv
-          .slot(slot)
-          .set(dataOf(outputs, presentName(i, 'conv_state')).subarray(j * conv.perSlot, (j + 1) * conv.perSlot));
-        ssm
-          .slot(slot)
-          .set(dataOf(outputs, presentName(i, 'ssm_state')).subarray(j * ssm.perSlot, (j + 1) * ssm.perSlot));
+        for (const [store, tensor] of [
+          [b.conv, 'conv_state'],
+          [b.ssm, 'ssm_state'],
+        ] as const) {
+          const out = dataOf(outputs, presentName(i, tensor));
+          for (const { slot, row } of placements)
+            store.slot(slot).set(out.subarray(row * store.perSlot, (row + 1) * store.perSlot));
+        }
         continue;
       }
       const s = b.s;
-      const first = s.kind === 'ring' ? Math.max(0, n - s.rows) : 0; // a ring keeps the last W - 1 positions
       for (const [tensor, cache] of [
         ['key', b.key],
         ['value', b.value],
       ] as const) {
         const rows = dataOf(outputs, presentName(i, tensor)); // [batch, seq, KV, hd]
-        if (s.kind === 'full') cache.reserve(n + 1);
-        for (let p = first; p < n; p++)
-          cache.write(s.kind === 'ring' ? ringRow(s, p) : p, slot, rows, (j * seq + p) * cache.rowSize);
+        for (const { slot, row, past, n } of placements) {
+          if (s.kind === 'full') cache.reserve(past + n + 1);
+          const first = s.kind === 'ring' ? Math.max(0, n - s.rows) : 0; // a ring keeps the last W - 1
+          for (let p = first; p < n; p++)
+            cache.write(
+              s.kind === 'ring' ? ringRow(s, past + p) : past + p,
+              slot,
+              rows,
+              (row * seq + p) * cache.rowSize,
+            );
+        }
       }
     }
+  }
+
+  /** Gives `slot` to a new sequence: its ring rows are zeroed (the rest is overwritten before it is read). */
+  clear(slot: number): void {
+    for (const b of this.layers)
+      if (b.kind === 'kv' && b.s.kind === 'ring')
+        [b.key, b.value].forEach((c) => {
+          c.clear(slot);
+        });
+  }
+
+  /** Copies one sequence's state (`length` tokens) from `from`'s slot `fromSlot` into `slot`. */
+  copySlot(from: BatchState, fromSlot: number, slot: number, length: number): void {
+    this.layers.forEach((b, l) => {
+      const src = from.layers[l]!;
+      if (b.kind === 'mamba' && src.kind === 'mamba') {
+        b.conv.slot(slot).set(src.conv.slot(fromSlot));
+        b.ssm.slot(slot).set(src.ssm.slot(fromSlot));
+      } else if (b.kind === 'kv' && src.kind === 'kv') {
+        const rows = b.s.kind === 'ring' ? b.s.rows : length;
+        if (b.s.kind === 'full') {
+          b.key.reserve(length + 1);
+          b.value.reserve(length + 1);
+        }
+        b.key.copySlot(src.key, fromSlot, slot, rows);
+        b.value.copySlot(src.value, fromSlot, slot, rows);
+      }
+    });
   }
 
   /** A copy of one slot's state, as the blocks of `stateBlocks(layout, length)`. */
@@ -127,11 +178,7 @@ export class BatchState {
     return this.layers.flatMap((b) => {
       if (b.kind === 'mamba') return [b.conv.slot(slot).slice(), b.ssm.slot(slot).slice()];
       const rows = b.s.kind === 'ring' ? b.s.rows : length;
-      return [b.key, b.value].map((cache) => {
-        const out = new Float32Array(rows * cache.rowSize);
-        for (let t = 0; t < rows; t++) out.set(cache.row(t, slot), t * cache.rowSize);
-        return out;
-      });
+      return [b.key.read(slot, rows), b.value.read(slot, rows)];
     });
   }
 

@@ -19,53 +19,80 @@ const int64 = (values: readonly number[], dims: number[]) =>
     dims,
   );
 
-/** Right-pads prompts with token 0 to the longest: [n, seq]. */
-function prefillFeeds(prompts: readonly number[][]): { feeds: Feeds; seq: number } {
-  const seq = Math.max(...prompts.map((p) => p.length));
-  const ids = prompts.flatMap((p) => [...p, ...new Array<number>(seq - p.length).fill(0)]);
+/** Right-pads chunks with token 0 to the longest: [n, seq]. */
+function chunkFeeds(chunks: readonly (readonly number[])[], past: readonly number[]): { feeds: Feeds; seq: number } {
+  const seq = Math.max(1, ...chunks.map((c) => c.length));
+  const ids = chunks.flatMap((c) => [...c, ...new Array<number>(seq - c.length).fill(0)]);
   return {
     feeds: {
-      input_ids: int64(ids, [prompts.length, seq]),
+      input_ids: int64(ids, [chunks.length, seq]),
       lengths: int64(
-        prompts.map((p) => p.length),
-        [prompts.length],
+        chunks.map((c) => c.length),
+        [chunks.length],
       ),
+      past_lengths: int64(past, [past.length]),
     },
     seq,
   };
 }
 
+export interface BatchOptions {
+  /** Slots preallocated; more sequences double it (one copy of the batch's state). @defaultValue 1 */
+  capacity?: number;
+}
+
+const DEFAULT_CAPACITY = 1;
+
 /**
- * The sequences decoded together and their cached state. Each sequence has an id and a dense slot
- * (its row in every state buffer); removing a sequence moves the last slot into the hole. Per decode
- * step the work is the graph's read of the caches plus writing one new K/V row per sequence in place.
- * Calls must not overlap (one operation at a time), which the scheduler's loop guarantees.
+ * The sequences decoded together and their cached state. Each sequence has an id and a slot (its
+ * row in every state buffer) out of a preallocated capacity: joining takes a free slot and writes
+ * only that sequence's state, leaving frees the slot and copies nothing. The graphs run over every
+ * slot (free ones have length 0 and are ignored), so the capacity doubles when full and halves when
+ * three quarters are free (both copy the live state once, amortised over the joins and leaves).
+ * Per decode step the work is the graph's single read of the caches plus writing one new K/V row
+ * per sequence in place. Calls must not overlap (one operation at a time), which the scheduler's
+ * loop guarantees.
  */
 export class SequenceBatch {
-  private readonly slotIds: number[] = []; // slot -> id
-  private readonly lengths: number[] = []; // slot -> tokens cached
+  private slotIds: number[]; // slot -> id, -1 when free
+  private lengths: number[]; // slot -> tokens cached, 0 when free
   private readonly slotOf = new Map<number, number>();
   private readonly layout: LayerState[];
   private readonly fingerprint: string;
-  private readonly state: BatchState;
+  private readonly minCapacity: number;
+  private state: BatchState;
   private nextId = 0;
   private busy = false;
 
   constructor(
     readonly spec: ModelSpec,
     private readonly runner: ModelRunner,
+    options: BatchOptions = {},
   ) {
     this.layout = stateLayout(spec);
     this.fingerprint = configFingerprint(spec);
-    this.state = new BatchState(this.layout);
+    this.minCapacity = Math.max(1, options.capacity ?? DEFAULT_CAPACITY);
+    this.state = new BatchState(this.layout, this.minCapacity);
+    this.slotIds = new Array<number>(this.minCapacity).fill(-1);
+    this.lengths = new Array<number>(this.minCapacity).fill(0);
   }
 
   get size(): number {
-    return this.slotIds.length;
+    return this.slotOf.size;
+  }
+
+  /** Slots the graphs currently run over. */
+  get capacity(): number {
+    return this.state.slots;
+  }
+
+  /** Bytes the batch's buffers hold (every slot, every reserved row). */
+  get allocatedBytes(): number {
+    return this.state.bytes;
   }
 
   ids(): number[] {
-    return [...this.slotIds];
+    return [...this.slotOf.keys()];
   }
 
   /** Tokens in the sequence's state. */
@@ -82,21 +109,50 @@ export class SequenceBatch {
   async prefill(prompts: number[][]): Promise<{ id: number; logits: Float32Array }[]> {
     prompts.forEach((p, i) => {
       if (p.length === 0) throw new EmptyPromptError(i);
-      p.forEach((token) => {
-        this.checkToken(token, `prompt ${i}`);
-      });
+      this.checkTokens(p, `prompt ${i}`);
     });
     if (prompts.length === 0) return [];
     return this.exclusive('prefill', async () => {
-      const { feeds, seq } = prefillFeeds(prompts);
-      const outputs = await this.runner.prefill(feeds);
-      const logits = outputs.logits!.data as Float32Array;
-      const vocab = this.spec.config.vocabSize;
-      const ids = this.addSlots(prompts.map((p) => p.length));
-      return ids.map((id, j) => {
-        this.state.placePrefill(outputs, j, prompts[j]!.length, seq, this.slot(id));
-        return { id, logits: logits.slice(j * vocab, (j + 1) * vocab) };
+      // New sequences start from zeros: a scratch state of their own, not this batch's capacity.
+      const { feeds, seq } = chunkFeeds(prompts, new Array<number>(prompts.length).fill(0));
+      const outputs = await this.runner.prefill({ ...feeds, ...new BatchState(this.layout, prompts.length).feeds() });
+      const ids = this.addSequences(prompts.map((p) => p.length));
+      const slots = ids.map((id) => this.slot(id));
+      slots.forEach((slot) => {
+        this.state.clear(slot);
       });
+      this.state.absorbChunk(
+        outputs,
+        slots.map((slot, j) => ({ slot, row: j, past: 0, n: prompts[j]!.length })),
+        seq,
+      );
+      return ids.map((id, j) => ({ id, logits: this.logitsRow(outputs, j).slice() }));
+    });
+  }
+
+  /**
+   * Extends sequences already in the batch by a chunk of tokens each, from their cached state;
+   * returns each one's logits after its chunk. The graph runs over every slot of the batch, so a
+   * long context is best extended in a batch of its own (capacity 1) and then `adopt`ed.
+   */
+  async extend(chunks: Map<number, number[]>): Promise<Map<number, Float32Array>> {
+    for (const [id, chunk] of chunks) {
+      this.slot(id); // throws UnknownSequenceError
+      if (chunk.length === 0) throw new StepTokensError(`extend needs at least one token for sequence ${id}`);
+      this.checkTokens(chunk, `sequence ${id}`);
+    }
+    if (chunks.size === 0) return new Map();
+    return this.exclusive('extend', async () => {
+      const bySlot = this.slotIds.map((id) => chunks.get(id) ?? []);
+      const { feeds, seq } = chunkFeeds(bySlot, this.lengths);
+      const outputs = await this.runner.prefill({ ...feeds, ...this.state.feeds() });
+      const placed = [...chunks].map(([id, chunk]) => {
+        const slot = this.slot(id);
+        return { slot, row: slot, past: this.lengths[slot]!, n: chunk.length };
+      });
+      this.state.absorbChunk(outputs, placed, seq);
+      placed.forEach(({ slot, n }) => (this.lengths[slot] = this.lengths[slot]! + n));
+      return new Map([...chunks.keys()].map((id) => [id, this.logitsRow(outputs, this.slot(id)).slice()]));
     });
   }
 
@@ -105,34 +161,45 @@ export class SequenceBatch {
     this.checkStepTokens(tokens);
     if (this.size === 0) return new Map();
     return this.exclusive('step', async () => {
-      const ids = this.slotIds.map((id) => tokens.get(id)!);
+      const live = [...this.slotOf.values()];
+      const ids = this.slotIds.map((id) => (id < 0 ? 0 : tokens.get(id)!));
       const feeds: Feeds = {
-        input_ids: int64(ids, [this.size]),
-        past_lengths: int64(this.lengths, [this.size]),
-        ...this.state.feeds(this.size, Math.max(...this.lengths)),
+        input_ids: int64(ids, [this.capacity]),
+        past_lengths: int64(this.lengths, [this.capacity]),
+        ...this.state.feeds(),
       };
       const outputs = await this.runner.decode(feeds);
-      this.state.absorb(outputs, this.lengths);
-      this.lengths.forEach((n, slot) => (this.lengths[slot] = n + 1));
-      const logits = outputs.logits!.data as Float32Array;
-      const vocab = this.spec.config.vocabSize;
-      return new Map(this.slotIds.map((id, slot) => [id, logits.subarray(slot * vocab, (slot + 1) * vocab)]));
+      this.state.absorbStep(
+        outputs,
+        live,
+        live.map((slot) => this.lengths[slot]!),
+      );
+      for (const slot of live) this.lengths[slot] = this.lengths[slot]! + 1;
+      return new Map([...this.slotOf].map(([id, slot]) => [id, this.logitsRow(outputs, slot)]));
     });
   }
 
-  /** Drops a sequence; the last slot moves into its place (one copy of that slot's state). */
+  /** Drops a sequence: its slot is free for the next one; nothing is copied unless the batch shrinks. */
   remove(id: number): void {
     const slot = this.slot(id);
     this.guard('remove');
-    const last = this.size - 1;
-    const order = Array.from({ length: last }, (_, s) => (s === slot ? last : s));
-    this.state.remap(order, Math.max(0, ...this.lengths));
-    for (const list of [this.slotIds, this.lengths] as number[][]) {
-      list[slot] = list[last]!;
-      list.pop();
-    }
+    this.slotIds[slot] = -1;
+    this.lengths[slot] = 0;
     this.slotOf.delete(id);
-    if (slot < last) this.slotOf.set(this.slotIds[slot]!, slot);
+    if (this.capacity > this.minCapacity && this.size * 4 <= this.capacity)
+      this.resize(Math.max(this.minCapacity, Math.ceil(this.capacity / 2)));
+  }
+
+  /** Moves a sequence of another batch of the same model here (one copy of its state); returns its new id. */
+  adopt(from: SequenceBatch, id: number): number {
+    const fromSlot = from.slot(id);
+    from.guard('adopt');
+    this.guard('adopt');
+    const length = from.lengths[fromSlot]!;
+    const [mine] = this.addSequences([length]) as [number];
+    this.state.copySlot(from.state, fromSlot, this.slot(mine), length);
+    from.remove(id);
+    return mine;
   }
 
   /** The sequence's whole state as bytes (state-codec.ts); full K/V holds only its live rows. */
@@ -145,7 +212,7 @@ export class SequenceBatch {
   importState(bytes: Uint8Array): number {
     const decoded = decodeState(bytes, this.fingerprint, this.layout);
     this.guard('importState');
-    const [id] = this.addSlots([decoded.length]) as [number];
+    const [id] = this.addSequences([decoded.length]) as [number];
     this.state.write(this.slot(id), decoded.blocks, decoded.length);
     return id;
   }
@@ -156,17 +223,46 @@ export class SequenceBatch {
     return slot;
   }
 
-  /** Appends zeroed slots (one state copy for all of them) for new sequences of these lengths. */
-  private addSlots(lengths: readonly number[]): number[] {
-    const order = [...this.slotIds.keys(), ...lengths.map(() => -1)];
-    this.state.remap(order, Math.max(0, ...this.lengths));
+  private longest(): number {
+    return Math.max(0, ...this.lengths);
+  }
+
+  private logitsRow(outputs: Feeds, row: number): Float32Array {
+    const vocab = this.spec.config.vocabSize;
+    return (outputs.logits!.data as Float32Array).subarray(row * vocab, (row + 1) * vocab);
+  }
+
+  /** Gives new sequences of these lengths free slots (doubling the capacity when there are too few). */
+  private addSequences(lengths: readonly number[]): number[] {
+    const needed = this.size + lengths.length;
+    if (needed > this.capacity) this.resize(Math.max(needed, 2 * this.capacity));
+    let free = 0;
     return lengths.map((length) => {
+      while (this.slotIds[free]! >= 0) free++;
       const id = this.nextId++;
-      this.slotOf.set(id, this.slotIds.length);
-      this.slotIds.push(id);
-      this.lengths.push(length);
+      this.slotOf.set(id, free);
+      this.slotIds[free] = id;
+      this.lengths[free] = length;
       return id;
     });
+  }
+
+  /** New buffers of `capacity` slots with the live sequences packed at the front (one copy of each). */
+  private resize(capacity: number): void {
+    const next = new BatchState(this.layout, capacity, this.longest() + 1);
+    const ids = new Array<number>(capacity).fill(-1);
+    const lengths = new Array<number>(capacity).fill(0);
+    [...this.slotOf].forEach(([id, slot], to) => {
+      next.copySlot(this.state, slot, to, this.lengths[slot]!);
+      ids[to] = id;
+      lengths[to] = this.lengths[slot]!;
+      this.slotOf.set(id, to);
+    });
+    [this.state, this.slotIds, this.lengths] = [next, ids, lengths];
+  }
+
+  private checkTokens(tokens: readonly number[], owner: string): void {
+    for (const token of tokens) this.checkToken(token, owner);
   }
 
   private checkToken(token: number, owner: string): void {
@@ -179,7 +275,7 @@ export class SequenceBatch {
 
   private checkStepTokens(tokens: Map<number, number>): void {
     for (const id of tokens.keys()) if (!this.slotOf.has(id)) throw new UnknownSequenceError(id);
-    const missing = this.slotIds.filter((id) => !tokens.has(id));
+    const missing = this.ids().filter((id) => !tokens.has(id));
     if (missing.length > 0)
       throw new StepTokensError(`step needs a token for every active sequence; missing ${missing.join(', ')}`);
     for (const [id, token] of tokens) this.checkToken(token, `sequence ${id}`);

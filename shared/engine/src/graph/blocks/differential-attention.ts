@@ -1,23 +1,39 @@
 import type { ModelConfig } from '../../model/config.js';
 import type { GraphBuilder } from '../onnx/onnx-builder.js';
-import { linear, reshape, split, squeeze, transpose, unsqueeze } from '../onnx/ops.js';
+import { dimOf, fusedMatMul, linear, reshape, reshapeDyn, split, squeeze, transpose } from '../onnx/ops.js';
 import { rmsNorm } from './layer-norm.js';
 
 /**
- * Differential attention (SAMBAY.md), shared by sliding / full / cross layers and by prefill / decode.
- * Query heads split in two stripes (even / odd heads), KV heads likewise; within a stripe query head j
- * reads kv head floor(j / G), G = H / KV. Both stripes go through one MatMul and one Softmax:
- *   P_s = softmax(q_s k_s^T / sqrt(hd) + mask)        s = 1, 2
- *   attn_s = P_s [v1 || v2]                           (2 hd features per head pair)
+ * Differential attention (docs/model.md#differential-attention), shared by sliding / full / cross layers
+ * and by prefill / decode. Query head h = 2 (i G + j) + s: stripe s, KV pair i, member j (G = H / KV);
+ * stripe s reads KV head 2i + s, so grouping queries by KV head kv = 2i + s is plain GQA:
+ *   P_s = softmax(q_s k_s^T / sqrt(hd) + mask)                                 s = 1, 2
+ *   attn_s = P_s [v_2i || v_2i+1]                                              (2 hd features per pair)
  *   out = RMSNorm(attn1 - lambda attn2) (1 - lambda_init), pairs interleaved back to H x hd, out_proj.
+ *
+ * Keys come in two parts that are never concatenated (that would copy the cache):
+ *   cached: the engine's buffer as it is, HEAD-MAJOR [B, KV, P, hd], read once;
+ *   fresh:  this call's own rows, batch-major [B, Sf, KV, hd] (a chunk, or decode's one new row).
+ * Each part gets its scores, the softmax is merged by a shared running max:
+ *   m = max(max_P Sc, max_Sf Sf),  Ec = exp(Sc - m),  Ef = exp(Sf - m)
+ *   attn = (Ec Vc + Ef Vf) / (sum Ec + sum Ef)
+ * Queries are grouped per KV head ([B, KV, G Sq, hd]) instead of repeating keys. For values, KV head
+ * t of pair i needs the probabilities of both stripes of that pair, so Ec is expanded (x2, the size
+ * of the scores, not of the cache) to [B, KV, 2 G Sq, P] and multiplies the cached values per head.
  */
 
-/** K/V as [B, Sk, KV, hd] (prefill outputs) or [Sk, B, KV, hd] (the engine's time-major caches). */
-export type KvLayout = 'batch-major' | 'time-major';
-export interface KeyValues {
-  k: string;
-  v: string;
-  layout: KvLayout;
+/** The engine's cache of one layer, fed as it is; mask additive, broadcastable to [B, KV, G, Sq, P]. */
+export interface CachedKeys {
+  k: string; // [B, KV, P, hd]
+  v: string; // [B, KV, P, hd]
+  mask: string;
+}
+
+/** Rows computed in this call; mask additive, broadcastable to [B, KV, G, Sq, Sf], null when all visible. */
+export interface FreshKeys {
+  k: string; // [B, Sf, KV, hd]
+  v: string; // [B, Sf, KV, hd]
+  mask: string | null;
 }
 
 /** q [B, S, H hd], k, v [B, S, KV, hd] from Wqkv(h) + bias. */
@@ -47,23 +63,57 @@ function lambda(g: GraphBuilder, p: string, layer: number): string {
   return g.op1('Add', [g.op1('Sub', [term(1), term(2)]), g.floats([lambdaInit(layer)], [])]);
 }
 
-/** Keys as [2, B, KV/2, 1, hd, Sk]: stripe first, ready to multiply queries [2, B, KV/2, G, Sq, hd]. */
-function stripedKeys(g: GraphBuilder, kv: KeyValues, half: number, hd: number): string {
-  const k5 = reshape(g, kv.k, [0, 0, half, 2, hd]); // kv head 2i + s -> [.., i, s, hd]
-  const perm = kv.layout === 'batch-major' ? [3, 0, 2, 4, 1] : [3, 1, 2, 4, 0];
-  return unsqueeze(g, transpose(g, k5, perm), [3]);
+const maxLast = (g: GraphBuilder, x: string) => g.op1('ReduceMax', [x, g.ints([-1])], { keepdims: 1 });
+const sumLast = (g: GraphBuilder, x: string) => g.op1('ReduceSum', [x, g.ints([-1])], { keepdims: 1 });
+const masked = (g: GraphBuilder, scores: string, mask: string | null) =>
+  mask === null ? scores : g.op1('Add', [scores, mask]);
+
+interface Heads {
+  kv: number;
+  half: number; // KV pairs
+  group: number; // G
+  hd: number;
 }
 
-/** Values as [1, B, KV/2, 1, Sk, 2 hd]: heads 2i and 2i + 1 are adjacent, so pair i is [v1_i || v2_i]. */
-function pairedValues(g: GraphBuilder, kv: KeyValues, half: number, hd: number): string {
-  const v4 = reshape(g, kv.v, [0, 0, half, 2 * hd]);
-  const perm = kv.layout === 'batch-major' ? [0, 2, 1, 3] : [1, 2, 0, 3];
-  return unsqueeze(g, transpose(g, v4, perm), [0, 3]);
+/** q [B, Sq, H hd] -> [B, KV, G Sq, hd]: query head 2 (i G + j) + s goes to KV head 2i + s, row (j, Sq). */
+function groupQueries(g: GraphBuilder, q: string, x: Heads): string {
+  const q6 = reshape(g, q, [0, 0, x.half, x.group, 2, x.hd]); // [B, Sq, i, j, s, hd]
+  return reshape(g, transpose(g, q6, [0, 2, 4, 3, 1, 5]), [0, x.kv, -1, x.hd]);
 }
 
 /**
- * q [B, Sq, H hd]; kv per `KeyValues`; mask additive, broadcastable to [B, 1, 1, Sq, Sk].
- * Returns [B, Sq, d] after out_proj.
+ * Unnormalised probabilities of both key parts under one running max, and their common denominator.
+ * -> ec [B, KV, G, Sq, P], ef [B, KV, G, Sq, Sf], den [B, i, 1, s, G, Sq, 1].
+ */
+function mergedSoftmax(g: GraphBuilder, qg: string, cached: CachedKeys, fresh: FreshKeys, x: Heads) {
+  const scores = (k: string, n: string) =>
+    reshapeDyn(g, fusedMatMul(g, qg, k, { transB: 1, alpha: 1 / Math.sqrt(x.hd) }), [[0, 0, x.group, -1], n]);
+  const sc = masked(g, scores(cached.k, dimOf(g, cached.k, 2)), cached.mask);
+  const freshK = transpose(g, fresh.k, [0, 2, 1, 3]); // [B, KV, Sf, hd]: the fresh rows only
+  const sf = masked(g, scores(freshK, dimOf(g, fresh.k, 1)), fresh.mask);
+  const m = g.op1('Max', [maxLast(g, sc), maxLast(g, sf)]); // [B, KV, G, Sq, 1]
+  const ec = g.op1('Exp', [g.op1('Sub', [sc, m])]);
+  const ef = g.op1('Exp', [g.op1('Sub', [sf, m])]);
+  const den = reshape(g, g.op1('Add', [sumLast(g, ec), sumLast(g, ef)]), [0, x.half, 1, 2, x.group, -1, 1]);
+  return { ec, ef, den };
+}
+
+/**
+ * ec Vc + ef Vf where KV head t of pair i takes both stripes' probabilities of that pair:
+ * -> [B, i, t, s, G, Sq, hd].
+ */
+function pairedValues(g: GraphBuilder, ec: string, ef: string, cached: CachedKeys, fresh: FreshKeys, x: Heads) {
+  const pairs = (e: string) => reshape(g, e, [0, x.half, 1, -1, 0]); // [B, i, 1, (s, G, Sq), Pk]
+  const expanded = g.op1('Expand', [pairs(ec), g.ints([1, 1, 2, 1, 1])]); // [B, i, t, (s, G, Sq), P]
+  const cachedProbs = reshapeDyn(g, expanded, [[0, x.kv, -1], dimOf(g, cached.k, 2)]); // [B, KV, (s, G, Sq), P]
+  const numC = reshape(g, g.op1('MatMul', [cachedProbs, cached.v]), [0, x.half, 2, -1, x.hd]);
+  const freshV = transpose(g, reshape(g, fresh.v, [0, 0, x.half, 2, x.hd]), [0, 2, 3, 1, 4]); // [B, i, t, Sf, hd]
+  const numF = g.op1('MatMul', [pairs(ef), freshV]); // [B, i, t, (s, G, Sq), hd]
+  return reshape(g, g.op1('Add', [numC, numF]), [0, 0, 0, 2, x.group, -1, x.hd]);
+}
+
+/**
+ * q [B, Sq, H hd]; cached and fresh keys as described above. Returns [B, Sq, d] after out_proj.
  */
 export function differentialAttention(
   g: GraphBuilder,
@@ -71,22 +121,17 @@ export function differentialAttention(
   layer: number,
   c: ModelConfig,
   q: string,
-  kv: KeyValues,
-  mask: string,
+  cached: CachedKeys,
+  fresh: FreshKeys,
 ): string {
-  const hd = c.headDim;
-  const half = c.numKvHeads / 2;
-  const group = c.numHeads / c.numKvHeads;
-  // query head h = 2 (i G + j) + s: stripe s, kv pair i, member j
-  const q6 = reshape(g, g.op1('Mul', [q, g.floats([1 / Math.sqrt(hd)], [])]), [0, 0, half, group, 2, hd]);
-  const qs = transpose(g, q6, [4, 0, 2, 3, 1, 5]); // [2, B, KV/2, G, Sq, hd]
-  const scores = g.op1('Add', [g.op1('MatMul', [qs, stripedKeys(g, kv, half, hd)]), mask]); // [2, B, KV/2, G, Sq, Sk]
-  const probs = g.op1('Softmax', [scores], { axis: -1 });
-  const attn = g.op1('MatMul', [probs, pairedValues(g, kv, half, hd)]); // [2, B, KV/2, G, Sq, 2 hd]
-  const [a1, a2] = split(g, attn, [1, 1], 0).map((t) => squeeze(g, t, [0])); // [B, KV/2, G, Sq, 2 hd]
+  const x: Heads = { kv: c.numKvHeads, half: c.numKvHeads / 2, group: c.numHeads / c.numKvHeads, hd: c.headDim };
+  const { ec, ef, den } = mergedSoftmax(g, groupQueries(g, q, x), cached, fresh, x);
+  const attn = g.op1('Div', [pairedValues(g, ec, ef, cached, fresh, x), den]); // [B, i, t, s, G, Sq, hd]
+  // --- attn_s = [attn with v_2i || with v_2i+1]: stripe first, t next to hd ---
+  const striped = reshape(g, transpose(g, attn, [3, 0, 5, 1, 4, 2, 6]), [0, 0, 0, 0, 0, 2 * x.hd]);
+  const [a1, a2] = split(g, striped, [1, 1], 0).map((t) => squeeze(g, t, [0])); // [B, Sq, i, j, 2 hd]
   const diff = g.op1('Sub', [a1!, g.op1('Mul', [lambda(g, p, layer), a2!])]);
   const normed = rmsNorm(g, diff, `${p}inner_cross_attn.subln.weight`, 1e-5);
   const scaled = g.op1('Mul', [normed, g.floats([1 - lambdaInit(layer)], [])]);
-  const merged = reshape(g, transpose(g, scaled, [0, 3, 1, 2, 4]), [0, 0, c.hiddenSize]); // [B, Sq, d]
-  return linear(g, merged, `${p}out_proj.weight`, `${p}out_proj.bias`);
+  return linear(g, reshape(g, scaled, [0, 0, c.hiddenSize]), `${p}out_proj.weight`, `${p}out_proj.bias`);
 }

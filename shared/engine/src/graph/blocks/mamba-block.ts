@@ -15,7 +15,7 @@ import {
 } from '../onnx/ops.js';
 
 /**
- * Mamba-1 mixer (SAMBAY.md), one step:
+ * Mamba-1 mixer (docs/model.md#mamba-step), one step:
  *   x, z = split(in_proj(h))                        x first
  *   conv = shift_left(conv); conv[:, -1] = x        the last d_conv raw inputs
  *   xc = silu(sum(conv * conv1d.weight) + conv1d.bias)
@@ -24,7 +24,7 @@ import {
  *   ssm = exp(dt * A) * ssm + (dt * xc) B^T,  A = -exp(A_log)
  *   y = ssm C + D * xc                               (the memory layer exports y)
  *   out = out_proj(y * silu(z))
- * The prefill form runs the conv over the whole prompt at once and the SSM recurrence in a Scan;
+ * The prefill form runs the conv over a whole chunk at once and the SSM recurrence in a Scan;
  * the decode form does one step from the cached state. Both share every other helper.
  */
 
@@ -72,11 +72,11 @@ const gatedOutput = (g: GraphBuilder, y: string, z: string, p: string) =>
 
 const convBias = (g: GraphBuilder, p: string, m: MambaConfig) => (m.convBias ? [g.param(`${p}conv1d.bias`)] : []);
 
-// --- prefill: the whole prompt ----------------------------------------------------------------
+// --- prefill: a chunk of tokens ---------------------------------------------------------------
 
 /**
- * Final conv state = the last d_conv raw inputs ending at lengths[b] - 1 (zeros before position 0).
- * xPadded [B, Di, d_conv - 1 + S]: padded index j holds position j - (d_conv - 1), so the window
+ * Final conv state = the last d_conv raw inputs ending at chunk position lengths[b] - 1.
+ * xPadded [B, Di, d_conv - 1 + S]: padded index j holds chunk position j - (d_conv - 1), so the window
  * ending at position L - 1 is padded indices L - 1 .. L + d_conv - 2.
  */
 function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: MambaConfig): string {
@@ -87,13 +87,13 @@ function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: Ma
   return g.op1('GatherElements', [xPadded, index], { axis: 2 });
 }
 
-/** The SSM recurrence over time as a Scan whose body is `ssmStep`. Inputs [B, S, ...]. */
+/** The SSM recurrence over time as a Scan whose body is `ssmStep`, from ssm0 [B, Di, N]. Inputs [B, S, ...]. */
 function ssmScan(
   g: GraphBuilder,
   p: string,
   layer: number,
+  ssm0: string,
   seq: { dt: string; xc: string; b: string; c: string },
-  m: MambaConfig,
 ) {
   const a = decayRates(g, p);
   const body = g.subgraph(`layers.${layer}.mamba.scan_body`);
@@ -103,8 +103,6 @@ function ssmScan(
   body.output(name('ssm_out'), step.ssm);
   body.output(name('y_out'), step.y);
 
-  const zeroShape = g.op1('Concat', [dimOf(g, seq.xc, 0), g.ints([m.dInner, m.dState])], { axis: 0 });
-  const ssm0 = g.op1('Expand', [g.floats([0], []), zeroShape]); // [B, Di, N]
   const [ssmFinal, y] = g.op(
     'Scan',
     [ssm0, seq.dt, seq.xc, seq.b, seq.c],
@@ -120,9 +118,11 @@ function ssmScan(
 }
 
 /**
- * h [B, S, d] right-padded; stepMask [B, S, 1] is 1 at valid positions. Padded steps get dt = 0,
- * which makes the SSM step the identity (exp(0) = 1, no drive), so the final state is the state
- * after lengths[b] tokens without a select in the Scan body.
+ * A chunk of tokens from the cached state (zeros for a new sequence): conv [B, Di, d_conv] holds
+ * the last d_conv raw inputs, so its newest d_conv - 1 are the conv's left context; ssm [B, Di, N]
+ * starts the scan. h [B, S, d] right-padded; stepMask [B, S, 1] is 1 at valid positions. Padded
+ * steps get dt = 0, which makes the SSM step the identity (exp(0) = 1, no drive), so the final
+ * state is the state after lengths[b] tokens without a select in the Scan body.
  */
 export function mambaPrefill(
   g: GraphBuilder,
@@ -130,18 +130,20 @@ export function mambaPrefill(
   p: string,
   layer: number,
   m: MambaConfig,
-  lengths: string,
-  stepMask: string,
+  state: { conv: string; ssm: string },
+  chunk: { lengths: string; stepMask: string },
 ): MambaOut {
   const [x, z] = inputProjection(g, h, p, m); // [B, S, Di]
-  // --- causal depthwise conv over time ---
-  const xPadded = g.op1('Pad', [transpose(g, x, [0, 2, 1]), g.ints([0, 0, m.dConv - 1, 0, 0, 0])]); // [B, Di, S + K - 1]
+  // --- causal depthwise conv over time, continuing the cached inputs ---
+  const context = slice(g, state.conv, [1], [m.dConv], [2]); // [B, Di, K - 1]
+  const xPadded = g.op1('Concat', [context, transpose(g, x, [0, 2, 1])], { axis: 2 }); // [B, Di, S + K - 1]
   const conv = g.op1('Conv', [xPadded, g.param(`${p}conv1d.weight`), ...convBias(g, p, m)], { group: m.dInner }); // [B, Di, S]
   const xc = silu(g, transpose(g, conv, [0, 2, 1])); // [B, S, Di]
   // --- selective scan ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
-  const scan = ssmScan(g, p, layer, { dt: g.op1('Mul', [dt, stepMask]), xc, b, c }, m);
-  return { out: gatedOutput(g, scan.y, z, p), y: scan.y, conv: finalConvState(g, xPadded, lengths, m), ssm: scan.ssm };
+  const scan = ssmScan(g, p, layer, state.ssm, { dt: g.op1('Mul', [dt, chunk.stepMask]), xc, b, c });
+  const finalConv = finalConvState(g, xPadded, chunk.lengths, m);
+  return { out: gatedOutput(g, scan.y, z, p), y: scan.y, conv: finalConv, ssm: scan.ssm };
 }
 
 // --- decode: one token from the cached state --------------------------------------------------

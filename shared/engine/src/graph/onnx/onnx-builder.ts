@@ -5,7 +5,8 @@ import type { Tensor } from '../../model/tensor.js';
 const { onnx } = onnxProto;
 
 /**
- * A small builder for ONNX graphs (ai.onnx ops only, opset 18), so model code reads like the math:
+ * A small builder for ONNX graphs (ai.onnx opset 18, plus `com.microsoft` contrib ops where ORT's CPU
+ * provider has a kernel the standard set lacks), so model code reads like the math:
  * `g.op('MatMul', [a, b])` adds a node and returns its output names. Values are named under the
  * current scope (`layers.3.mamba/MatMul_12`), so any value in a profile traces back to a block.
  *
@@ -14,6 +15,8 @@ const { onnx } = onnxProto;
  * (initializers stored outside the proto); that is future work.
  */
 export const OPSET = 18;
+/** onnxruntime's contrib-op domain (FusedMatMul: a MatMul that transposes operands by strides, no copy). */
+export const CONTRIB_DOMAIN = 'com.microsoft';
 const IR_VERSION = 8;
 
 export type ElemType = 'float32' | 'int64' | 'bool';
@@ -136,11 +139,18 @@ export class GraphBuilder {
     return this.initializer(this.fresh('const_f32'), { shape: dims, data: Float32Array.from(values) });
   }
 
-  /** Adds a node; returns its `outputs` output names. */
-  op(type: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs = 1): string[] {
+  /** Adds a node (`domain` '' is ai.onnx); returns its `outputs` output names. */
+  op(
+    type: string,
+    inputs: readonly string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs = 1,
+    domain: '' | typeof CONTRIB_DOMAIN = '',
+  ): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(type));
     this.nodes.push({
       opType: type,
+      domain,
       name: `${names[0]}/node`,
       input: [...inputs],
       output: names,
@@ -168,7 +178,10 @@ export class GraphBuilder {
     const model: OnnxTypes.IModelProto = {
       irVersion: IR_VERSION,
       producerName: 'sambay-serve',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [
+        { domain: '', version: OPSET },
+        { domain: CONTRIB_DOMAIN, version: 1 },
+      ],
       graph: this.toGraphProto(),
     };
     return onnx.ModelProto.encode(model).finish();

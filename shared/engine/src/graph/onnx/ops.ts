@@ -1,4 +1,4 @@
-import type { GraphBuilder } from './onnx-builder.js';
+import { CONTRIB_DOMAIN, type AttrValue, type GraphBuilder } from './onnx-builder.js';
 
 /**
  * Thin wrappers over single ONNX ops (opset 18) so block code reads like the equations.
@@ -18,6 +18,16 @@ export function linear(g: GraphBuilder, x: string, weight: string, bias?: string
 export const silu = (g: GraphBuilder, x: string) => g.op1('Mul', [x, g.op1('Sigmoid', [x])]);
 
 export const reshape = (g: GraphBuilder, x: string, dims: number[]) => g.op1('Reshape', [x, g.ints(dims)]);
+
+/** Reshape to constant dims and [1]-int64 values, concatenated in order (0 and -1 as in Reshape). */
+export function reshapeDyn(g: GraphBuilder, x: string, parts: (number[] | string)[]): string {
+  const shape = g.op1(
+    'Concat',
+    parts.map((part) => (typeof part === 'string' ? part : g.ints(part))),
+    { axis: 0 },
+  );
+  return g.op1('Reshape', [x, shape]);
+}
 
 export const transpose = (g: GraphBuilder, x: string, perm: number[]) => g.op1('Transpose', [x], { perm });
 
@@ -50,4 +60,21 @@ export const sumLast = (g: GraphBuilder, x: string, keepdims = 0) =>
 /** 0 where `allowed`, a large negative number elsewhere: added to attention scores before Softmax. */
 export function additiveMask(g: GraphBuilder, allowed: string): string {
   return g.op1('Where', [allowed, g.floats([0], []), g.floats([-1e9], [])]);
+}
+
+/**
+ * com.microsoft FusedMatMul: alpha * op(a) op(b). `transA` / `transB` swap the last two axes;
+ * `transBatchA` / `transBatchB` move the first axis in front of the last two ([P, N, k] is read as
+ * [N, P, k]). The operands are read in place, so scores q K^T over a cache fed as it is cost no
+ * transpose of the cache, and the scale rides along as alpha.
+ */
+export function fusedMatMul(
+  g: GraphBuilder,
+  a: string,
+  b: string,
+  attrs: { transA?: 1; transB?: 1; transBatchA?: 1; transBatchB?: 1; alpha?: number },
+): string {
+  const named: Record<string, AttrValue> = {};
+  for (const [name, value] of Object.entries(attrs)) named[name] = name === 'alpha' ? { f: value } : value;
+  return g.op('FusedMatMul', [a, b], named, 1, CONTRIB_DOMAIN)[0]!;
 }

@@ -1,0 +1,39 @@
+import type { ModelConfig } from '../model/config.js';
+import type { LayerSpec } from '../model/layer-plan.js';
+import { pastName } from './io-names.js';
+import type { GraphBuilder } from './onnx/onnx-builder.js';
+import { dimOf, range, unsqueeze } from './onnx/ops.js';
+
+/**
+ * The state inputs shared by the decode and prefill graphs, shaped as the engine's buffers are
+ * (state/batch-state.ts), so ORT reads them where they lie:
+ *   Mamba `past_key_values.{i}.conv_state` [B, Di, d_conv], `.ssm_state` [B, Di, N];
+ *   attention `past_key_values.{i}.key` / `.value` HEAD-MAJOR [B, KV, P, hd], P rows: W - 1 for a
+ *   sliding ring, the reserved rows of a full cache (at least the longest cached sequence).
+ */
+
+export function mambaInputs(g: GraphBuilder, c: ModelConfig, layer: number) {
+  const m = c.mamba;
+  return {
+    conv: g.input(pastName(layer, 'conv_state'), 'float32', ['batch', m.dInner, m.dConv]),
+    ssm: g.input(pastName(layer, 'ssm_state'), 'float32', ['batch', m.dInner, m.dState]),
+  };
+}
+
+export function cacheInputs(g: GraphBuilder, c: ModelConfig, layer: LayerSpec) {
+  const dims = ['batch', c.numKvHeads, layer.window === null ? 'past' : layer.window - 1, c.headDim];
+  return {
+    k: g.input(pastName(layer.index, 'key'), 'float32', dims),
+    v: g.input(pastName(layer.index, 'value'), 'float32', dims),
+  };
+}
+
+/** Rows slot b has written: min(past, W - 1) for a sliding ring (it wraps), past for a full cache. */
+export function cachedCount(g: GraphBuilder, layer: LayerSpec, pastLengths: string): string {
+  return layer.window === null ? pastLengths : g.op1('Min', [pastLengths, g.ints([layer.window - 1], [])]);
+}
+
+/** Row t of cache k [B, KV, P, hd] holds a token of slot b: t < count[b]. -> bool [B, P]. */
+export function writtenRows(g: GraphBuilder, k: string, count: string): string {
+  return g.op1('Less', [unsqueeze(g, range(g, dimOf(g, k, 2)), [0]), unsqueeze(g, count, [1])]);
+}
