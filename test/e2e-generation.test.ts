@@ -15,8 +15,8 @@ import {
   Scheduler,
 } from '@sambay/engine';
 import { loadModelDir, writeModelDir } from '@sambay/engine/model';
-import { loadTokenizer, type Tokenizer } from '@sambay/engine/tokenizer';
 import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
+import { loadTokenizer, type Tokenizer } from '@sambay/tokenizer';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
 import type { BatchAccepted, BatchView, CancelAccepted, ErrorBody, JobAccepted, JobView } from './helpers/api-types.js';
 import { getJson, postJson, type HttpReply } from './helpers/http.js';

@@ -3,7 +3,6 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ModelDirError } from '@sambay/engine/model';
 import {
   BYTE_BOS_ID,
   BYTE_EOS_ID,
@@ -12,7 +11,8 @@ import {
   loadTokenizer,
   StreamingDetokenizer,
   type Tokenizer,
-} from '@sambay/engine/tokenizer';
+  TokenizerError,
+} from '@sambay/tokenizer';
 import { writeTokenizerFixture } from './helpers/tokenizer-fixture.js';
 
 const SAMPLES = [
@@ -95,7 +95,7 @@ test('loadTokenizer: no tokenizer.json gives the byte tokenizer, with config EOS
 
 test('loadTokenizer: typed errors for a small vocab without tokenizer.json, and broken files', async () => {
   await assert.rejects(loadTokenizer(null, { vocabSize: 100, eosTokenIds: [], bosTokenId: null }), (error: unknown) => {
-    assert.ok(error instanceof ModelDirError);
+    assert.ok(error instanceof TokenizerError);
     assert.match(error.message, /needs a tokenizer\.json/);
     return true;
   });
@@ -107,11 +107,11 @@ test('loadTokenizer: typed errors for a small vocab without tokenizer.json, and 
   await writeFile(join(dir, 'tokenizer.json'), '{not json');
   await assert.rejects(
     loadTokenizer(join(dir, 'tokenizer.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }),
-    ModelDirError,
+    TokenizerError,
   );
   await assert.rejects(
     loadTokenizer(join(dir, 'missing.json'), { vocabSize: 512, eosTokenIds: [], bosTokenId: null }),
-    ModelDirError,
+    TokenizerError,
   );
 });
 

@@ -15,7 +15,8 @@ export const FIXTURE_MODEL_NAME = 'test-tiny';
 
 export interface ApiFixtureOptions {
   /**
-   * `config-only`: a model directory holding only config.json (all the API reads of a model).
+   * `config-only`: a model directory holding only config.json (all the API reads of a model: its name,
+   * and the vocabulary its prompt-token count needs).
    * `missing`: MODEL_DIR names a directory that does not exist, so /readyz is 503.
    * @defaultValue 'config-only'
    */
@@ -85,7 +86,8 @@ export class ApiFixture {
       this.#ownsModelDir = true;
       await writeFile(
         join(this.#modelDir, 'config.json'),
-        JSON.stringify({ model_type: 'phi4flash', _name_or_path: FIXTURE_MODEL_NAME }),
+        // vocab_size: the API counts prompt tokens with this directory's tokenizer (the byte-level one here).
+        JSON.stringify({ model_type: 'phi4flash', _name_or_path: FIXTURE_MODEL_NAME, vocab_size: 258 }),
       );
     }
     this.#api = await startApiProcess({ QUEUE_PREFIX: this.prefix, MODEL_DIR: this.#modelDir, ...env });

@@ -1,7 +1,7 @@
 import { CompiledModel, type GenerationRequest, Scheduler } from '@sambay/engine';
 import { loadModelDir } from '@sambay/engine/model';
-import { loadTokenizer } from '@sambay/engine/tokenizer';
 import type { JobRequest } from '@sambay/protocol';
+import { loadTokenizer } from '@sambay/tokenizer';
 
 /** What the engine alone generates for one request, uninterrupted. */
 export interface ReferenceOutput {

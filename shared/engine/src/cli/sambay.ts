@@ -1,3 +1,4 @@
+import { TokenizerError } from '@sambay/tokenizer';
 import { EngineError } from '../errors/engine-error.js';
 import { UsageError } from './commands/args.js';
 import { generate, generateUsage } from './commands/generate.js';
@@ -28,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
       error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`error: ${(error as Error).message}\n`);
     if (isUsage) process.stderr.write(`${usage}\n`);
-    return isUsage ? 2 : error instanceof EngineError ? 1 : 70;
+    return isUsage ? 2 : error instanceof EngineError || error instanceof TokenizerError ? 1 : 70;
   }
 }
 

@@ -1,7 +1,6 @@
+import { StreamingDetokenizer, type Tokenizer } from '@sambay/tokenizer';
 import { sampleToken } from '../sampling/sampler.js';
 import { EmptyPromptError } from '../state/state-errors.js';
-import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
-import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { FinishReason, GenerationRequest } from './generation-request.js';
 import { StopCriteria, type StopStatus } from './stop-criteria.js';
 

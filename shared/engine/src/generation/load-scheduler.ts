@@ -1,6 +1,6 @@
+import { loadTokenizer } from '@sambay/tokenizer';
 import { loadModelDir } from '../model/model-dir.js';
 import { CompiledModel, type RuntimeOptions } from '../runtime/compiled-model.js';
-import { loadTokenizer } from '../tokenizer/load-tokenizer.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Model directory -> compiled model -> tokenizer -> a scheduler ready to take requests. */

@@ -1,3 +1,4 @@
+import { TokenizerError, tokenizerModelConfig, type TokenizerModelConfig } from '@sambay/tokenizer';
 import { ConfigError } from './model-errors.js';
 
 /** The mixer kinds a layer can have. `layer_types` in config.json uses these names. */
@@ -59,16 +60,6 @@ function positive(raw: Json, field: string, fallback: number): number {
   return value;
 }
 
-function tokenIds(raw: Json, field: string): number[] {
-  const value = raw[field];
-  if (value === undefined || value === null) return [];
-  const ids = Array.isArray(value) ? value : [value];
-  if (!ids.every((id) => Number.isInteger(id) && id >= 0)) {
-    throw new ConfigError(field, `must be a token id or a list of token ids, found ${JSON.stringify(value)}`);
-  }
-  return ids as number[];
-}
-
 /**
  * `sliding_window` is an integer in the hub's config.json, but `save_pretrained` of the remote
  * config class writes the per-layer list (null for layers without a window); accept both.
@@ -106,6 +97,17 @@ function layerTypes(raw: Json, numLayers: number): LayerKind[] | null {
 }
 
 /** Validates a parsed config.json; every error names the field at fault. */
+/** vocab_size, eos_token_id and bos_token_id, read as the tokenizer package reads them for the API. */
+function vocabularyFields(json: Json): TokenizerModelConfig {
+  try {
+    return tokenizerModelConfig(json);
+  } catch (error) {
+    if (error instanceof TokenizerError)
+      throw new ConfigError(error.field ?? '(root)', error.message.replace(/^config\.json: `[^`]+` /, ''));
+    throw error;
+  }
+}
+
 export function parseConfig(raw: unknown): ModelConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError('(root)', 'must be a JSON object');
@@ -148,9 +150,10 @@ export function parseConfig(raw: unknown): ModelConfig {
     throw new ConfigError('mlp_bias', 'must be false (Phi-4-mini-flash has no MLP biases)');
   if (bool(json, 'lm_head_bias', false)) throw new ConfigError('lm_head_bias', 'must be false');
   if (bool(json, 'mamba_proj_bias', false)) throw new ConfigError('mamba_proj_bias', 'must be false');
+  const special = vocabularyFields(json);
 
   return {
-    vocabSize: int(json, 'vocab_size'),
+    ...special,
     hiddenSize,
     intermediateSize: int(json, 'intermediate_size'),
     numLayers,
@@ -169,9 +172,6 @@ export function parseConfig(raw: unknown): ModelConfig {
     },
     layerNormEps: positive(json, 'layer_norm_eps', 1e-5),
     tieWordEmbeddings,
-    bosTokenId:
-      json.bos_token_id === undefined || json.bos_token_id === null ? null : int(json, 'bos_token_id', undefined, 0),
-    eosTokenIds: tokenIds(json, 'eos_token_id'),
     layerTypes: types,
   };
 }

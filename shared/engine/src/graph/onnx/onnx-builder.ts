@@ -1,5 +1,4 @@
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
+import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import type { Tensor } from '../../model/tensor.js';
 
 const { onnx } = onnxProto;

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ModelDirError } from '../model/model-errors.js';
 import { BYTE_VOCAB_SIZE, ByteTokenizer } from './byte-tokenizer.js';
-import { HfTokenizer, type TokenizerModelConfig } from './hf-tokenizer.js';
+import { HfTokenizer } from './hf-tokenizer.js';
+import { tokenizerModelConfig, type TokenizerModelConfig } from './tokenizer-config.js';
+import { TokenizerError } from './tokenizer-error.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /**
@@ -18,13 +19,15 @@ export async function loadTokenizer(tokenizerPath: string | null, config: Tokeni
   try {
     tokenizer = new HfTokenizer(tokenizerJson!, tokenizerConfig, config);
   } catch (error) {
-    throw new ModelDirError(
+    throw new TokenizerError(
+      'invalid_tokenizer',
       `${tokenizerPath}: not a tokenizer @huggingface/tokenizers can load: ${(error as Error).message}`,
     );
   }
   // A token id past the embedding table would crash the engine mid-generation; refuse it here.
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new ModelDirError(
+    throw new TokenizerError(
+      'invalid_tokenizer',
       `${tokenizerPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1} but config.json vocab_size is ${config.vocabSize}`,
     );
   }
@@ -33,7 +36,8 @@ export async function loadTokenizer(tokenizerPath: string | null, config: Tokeni
 
 function byteTokenizerFor(config: TokenizerModelConfig): ByteTokenizer {
   if (config.vocabSize < BYTE_VOCAB_SIZE) {
-    throw new ModelDirError(
+    throw new TokenizerError(
+      'invalid_tokenizer',
       `the model directory needs a tokenizer.json: without one the built-in byte tokenizer is used, ` +
         `which needs vocab_size >= ${BYTE_VOCAB_SIZE} but config.json has ${config.vocabSize}`,
     );
@@ -48,16 +52,30 @@ async function readJson(path: string, required: boolean): Promise<object | null>
     text = await readFile(path, 'utf8');
   } catch (error) {
     if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ModelDirError(`${path}: cannot read: ${(error as Error).message}`);
+    throw new TokenizerError('invalid_tokenizer', `${path}: cannot read: ${(error as Error).message}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ModelDirError(`${path}: not valid JSON: ${(error as Error).message}`);
+    throw new TokenizerError('invalid_tokenizer', `${path}: not valid JSON: ${(error as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ModelDirError(`${path}: expected a JSON object`);
+    throw new TokenizerError('invalid_tokenizer', `${path}: expected a JSON object`);
   }
   return parsed;
+}
+
+/**
+ * The tokenizer of a model directory, from its config.json and its tokenizer files alone: what the
+ * API needs to count a prompt's tokens without loading the model.
+ */
+export async function loadModelTokenizer(modelDir: string): Promise<Tokenizer> {
+  const config = tokenizerModelConfig((await readJson(join(modelDir, 'config.json'), true)) as Record<string, unknown>);
+  const tokenizerPath = join(modelDir, 'tokenizer.json');
+  const present = await access(tokenizerPath).then(
+    () => true,
+    () => false,
+  );
+  return loadTokenizer(present ? tokenizerPath : null, config);
 }

@@ -1,4 +1,5 @@
 import { Tokenizer as HfLibTokenizerClass } from '@huggingface/tokenizers';
+import type { TokenizerModelConfig } from './tokenizer-config.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /**
@@ -15,13 +16,6 @@ interface HfLibTokenizer {
   get_vocab(withAddedTokens: boolean): Map<string, number>;
 }
 type HfLibTokenizerConstructor = new (tokenizerJson: object, tokenizerConfig: object) => HfLibTokenizer;
-
-/** What the model's config.json says about special ids; it wins over the tokenizer files. */
-export interface TokenizerModelConfig {
-  vocabSize: number;
-  eosTokenIds: number[];
-  bosTokenId: number | null;
-}
 
 /**
  * A Hugging Face `tokenizer.json` (plus optional `tokenizer_config.json`) through

@@ -1,0 +1,52 @@
+import type { Response } from 'express';
+import { newJobId, type JobRequest } from '@sambay/protocol';
+import { callerOf, ownerOf } from '../auth/caller.js';
+import type { JobsInFlight } from '../auth/jobs-in-flight.js';
+import { ApiError } from '../errors/api-error.js';
+import type { JobStore } from '../queue/job-store.js';
+import type { InvalidField, PromptField, PromptTokenLimit } from '../validation/prompt-token-limit.js';
+
+export interface AdmissionOptions {
+  store: JobStore;
+  promptLimit: PromptTokenLimit;
+  inFlight: JobsInFlight;
+  /** Jobs waiting (not yet started) beyond which submissions get 429. @defaultValue MAX_QUEUE_DEPTH (10000) */
+  maxQueueDepth: number;
+}
+
+/** Validated jobs of one request, with the request field each prompt came from. */
+export interface Submission {
+  requests: JobRequest[];
+  prompts: PromptField[];
+  /** Native batches get a batch id; other submissions pass null. */
+  batchId: string | null;
+  /** How a prompt over the token limit is answered. @defaultValue ApiError.invalidField (422) */
+  invalid?: InvalidField;
+}
+
+/**
+ * Every limit a submission must pass, then the enqueue, for the native and the OpenAI routes alike:
+ * prompt tokens, queue depth, the caller's jobs in flight; the jobs are owned by the caller's key. A
+ * submission is admitted whole or not at all. Two API instances may both admit near the depth limit:
+ * the depth is a back-pressure signal, not a hard quota (the in-flight limit is exact).
+ */
+export class Admission {
+  constructor(private readonly options: AdmissionOptions) {}
+
+  async enqueue(res: Response, submission: Submission): Promise<string[]> {
+    const { store, inFlight, maxQueueDepth } = this.options;
+    await this.options.promptLimit.check(submission.prompts, submission.invalid);
+    const depth = await store.queueDepth();
+    if (depth + submission.requests.length > maxQueueDepth) throw ApiError.overloaded(depth, maxQueueDepth);
+    const caller = callerOf(res);
+    const ids = submission.requests.map(() => newJobId());
+    if (caller.kind === 'key') await inFlight.reserve(caller.key, ids);
+    try {
+      await store.enqueue(submission.requests, submission.batchId, { owner: ownerOf(caller), ids });
+    } catch (error) {
+      if (caller.kind === 'key') await inFlight.release(caller.key.name, ids);
+      throw error;
+    }
+    return ids;
+  }
+}
