@@ -9,7 +9,7 @@ import {
   stateByteSize,
   stateLayout,
 } from '@sambay/engine';
-import { ByteTokenizer } from '@sambay/engine/tokenizer';
+import { ByteTokenizer } from '@sambay/tokenizer';
 import { tinySpec } from './helpers/models.js';
 
 /** Admission by state bytes: the scheduler admits while each sequence's state at prompt + max_tokens fits. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CompiledModel, type GenerationEvent, type GenerationRequest, Scheduler } from '@sambay/engine';
-import { ByteTokenizer } from '@sambay/engine/tokenizer';
+import { ByteTokenizer } from '@sambay/tokenizer';
 import { tinySpec } from './helpers/models.js';
 
 /**

@@ -9,7 +9,7 @@ import {
   type SchedulerOptions,
 } from '@sambay/engine';
 import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
-import { ByteTokenizer } from '@sambay/engine/tokenizer';
+import { ByteTokenizer } from '@sambay/tokenizer';
 
 // A byte-level model small enough that a test decodes hundreds of tokens in well under a second.
 const config = parseConfig({

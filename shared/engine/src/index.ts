@@ -5,7 +5,13 @@
  * entry points of their own (`@sambay/engine/model`, `/tokenizer`, `/reference`).
  */
 export { EngineError } from './errors/engine-error.js';
-export type { FinishReason, GenerationEvent, GenerationRequest } from './generation/generation-request.js';
+export type {
+  FinishReason,
+  GenerationEvent,
+  GenerationRequest,
+  ResumedFrom,
+  ResumeState,
+} from './generation/generation-request.js';
 export { loadScheduler } from './generation/load-scheduler.js';
 export { prefillGroups, Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
 export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';

@@ -1,9 +1,15 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
+import type { GenerationEvent, GenerationRequest, SchedulerStats } from '@sambay/engine';
 import { DuplicateGenerationError, EngineStartError } from './engine-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 import type { EngineListener, GenerationEngine } from './generation-engine.js';
+
+/** The buffer under `bytes`, to transfer, when they are all of it (a slice of a shared pool is copied instead). */
+function ownBuffer(bytes: Uint8Array | undefined): ArrayBuffer[] {
+  if (!bytes || !(bytes.buffer instanceof ArrayBuffer)) return [];
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer] : [];
+}
 
 /**
  * The main thread's handle on the engine thread: submits and cancels by message and hands each
@@ -13,6 +19,7 @@ import type { EngineListener, GenerationEngine } from './generation-engine.js';
 export class EngineClient implements GenerationEngine {
   private readonly listeners = new Map<string, EngineListener>();
   private deathReason: string | null = null;
+  private latestStats: SchedulerStats | null = null;
   private announceDeath!: (reason: string) => void;
   /** Settles with the reason when the thread stops, on purpose or not. */
   readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
@@ -48,11 +55,20 @@ export class EngineClient implements GenerationEngine {
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
   }
 
+  /** The scheduler's latest stats (batch size, state bytes) as the thread last sent them; null before any. */
+  get stats(): SchedulerStats | null {
+    return this.latestStats;
+  }
+
   submit(request: GenerationRequest, listener: EngineListener): void {
     if (this.listeners.has(request.id)) throw new DuplicateGenerationError(request.id);
     this.listeners.set(request.id, listener);
     if (this.deathReason) this.failAll(this.deathReason);
-    else this.send({ type: 'submit', request });
+    else this.send({ type: 'submit', request }, ownBuffer(request.resumeState?.state));
+  }
+
+  checkpoint(id: string): void {
+    if (this.listeners.has(id) && !this.deathReason) this.send({ type: 'checkpoint', id });
   }
 
   cancel(id: string): void {
@@ -66,12 +82,13 @@ export class EngineClient implements GenerationEngine {
     this.die(this.deathReason);
   }
 
-  private send(command: EngineCommand): void {
-    this.thread.postMessage(command);
+  private send(command: EngineCommand, transfer: ArrayBuffer[] = []): void {
+    this.thread.postMessage(command, transfer);
   }
 
   private receive(report: EngineReport): void {
     if (report.type === 'events') for (const event of report.events) this.dispatch(event);
+    else if (report.type === 'stats') this.latestStats = report.stats;
     else if (report.type === 'fatal') this.die(`engine failed: ${report.message}`);
   }
 

@@ -1,4 +1,4 @@
-import type { GenerationEvent, GenerationRequest } from '@sambay/engine';
+import type { GenerationEvent, GenerationRequest, SchedulerStats } from '@sambay/engine';
 
 /** What the engine thread is started with (its `workerData`). */
 export interface EngineThreadData {
@@ -10,11 +10,20 @@ export interface EngineThreadData {
 }
 
 /** Main thread -> engine thread. */
-export type EngineCommand = { type: 'submit'; request: GenerationRequest } | { type: 'cancel'; id: string };
+export type EngineCommand =
+  | { type: 'submit'; request: GenerationRequest }
+  | { type: 'cancel'; id: string }
+  /** Asks for the generation's `checkpoint` event (Scheduler.checkpoint). */
+  | { type: 'checkpoint'; id: string };
 
-/** Engine thread -> main thread. Events are posted in batches, one message per decode step. */
+/**
+ * Engine thread -> main thread. Events are posted in batches, one message per decode step; the
+ * buffers of checkpoint states (and of a submitted resumeState) are transferred, not copied.
+ */
 export type EngineReport =
   | { type: 'ready' }
   | { type: 'events'; events: GenerationEvent[] }
+  /** What the scheduler holds (batch size, state bytes), for metrics: at most every STATS_INTERVAL_MS while it changes. */
+  | { type: 'stats'; stats: SchedulerStats }
   /** The engine cannot go on (model load failed, or the scheduler threw); the thread exits after it. */
   | { type: 'fatal'; message: string };

@@ -3,13 +3,13 @@
  * and never hold up the main thread's event loop, from which BullMQ renews job locks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type GenerationEvent, loadScheduler } from '@sambay/engine';
+import { type GenerationEvent, loadScheduler, type SchedulerStats } from '@sambay/engine';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 
 const port = parentPort!;
 const data = workerData as EngineThreadData;
-const post = (report: EngineReport) => {
-  port.postMessage(report);
+const post = (report: EngineReport, transfer: ArrayBuffer[] = []) => {
+  port.postMessage(report, transfer);
 };
 
 /** Events of one decode step leave together: one message per step instead of one per sequence. */
@@ -17,11 +17,25 @@ let outbox: GenerationEvent[] = [];
 function emit(event: GenerationEvent): void {
   if (outbox.length === 0) setImmediate(sendOutbox);
   outbox.push(event);
+  scheduleStats();
 }
 function sendOutbox(): void {
   const events = outbox;
   outbox = [];
-  if (events.length > 0) post({ type: 'events', events });
+  // Checkpoint states are exported into buffers of their own: moved to the main thread, not copied.
+  const states = events.flatMap((e) => (e.type === 'checkpoint' ? [e.state.buffer as ArrayBuffer] : []));
+  if (events.length > 0) post({ type: 'events', events }, states);
+}
+
+/** Stats follow activity (events, commands), at most once per interval, and once more after it settles. */
+const STATS_INTERVAL_MS = 100;
+let readStats: (() => SchedulerStats) | null = null;
+let statsTimer: NodeJS.Timeout | null = null;
+function scheduleStats(): void {
+  statsTimer ??= setTimeout(() => {
+    statsTimer = null;
+    if (readStats) post({ type: 'stats', stats: readStats() });
+  }, STATS_INTERVAL_MS);
 }
 
 function fatal(error: unknown): void {
@@ -37,13 +51,17 @@ try {
     executionProvider: data.executionProvider,
     onEvent: emit,
   });
+  readStats = () => scheduler.stats();
   port.on('message', (command: EngineCommand) => {
+    scheduleStats();
     if (command.type === 'submit') {
       try {
         scheduler.submit(command.request);
       } catch (error) {
         emit({ type: 'failed', id: command.request.id, message: (error as Error).message });
       }
+    } else if (command.type === 'checkpoint') {
+      scheduler.checkpoint(command.id);
     } else {
       scheduler.cancel(command.id);
     }

@@ -8,4 +8,9 @@ export interface GenerationEngine {
   submit(request: GenerationRequest, listener: EngineListener): void;
   /** Stops a generation at the next step boundary; it ends with `finished`, reason `cancelled`. */
   cancel(id: string): void;
+  /**
+   * Asks for a `checkpoint` event of a running generation (its exported state and the generated
+   * tokens it covers), delivered after the `tokens` event it covers. Optional: without it, no checkpoints.
+   */
+  checkpoint?(id: string): void;
 }

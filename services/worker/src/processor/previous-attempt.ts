@@ -12,18 +12,40 @@ export interface PreviousAttempt {
   /** The result, when an earlier attempt wrote `done` but died before BullMQ recorded it. */
   done: GenerateJobResult | null;
   state: JobStateFields;
+  /** The last state checkpoint an earlier attempt stored, if any (not read when checkpoints are off). */
+  checkpoint: StoredCheckpoint | null;
+}
+
+/** A job's `QueueKeys.jobCheckpoint` hash: the engine state after the prompt and `tokens` generated tokens. */
+export interface StoredCheckpoint {
+  tokens: number;
+  /** A copy in a buffer of its own, so it can be transferred to the engine thread. */
+  state: Uint8Array;
 }
 
 /**
  * Reads a job's stream from the start. A worker that died mid-job (BullMQ re-runs stalled jobs) or
  * handed its jobs back on shutdown left the tokens it had written; the next attempt continues after them.
  */
-export async function readPreviousAttempt(redis: Redis, keys: QueueKeys, jobId: string): Promise<PreviousAttempt> {
-  const [entries, state] = await Promise.all([
+export async function readPreviousAttempt(
+  redis: Redis,
+  keys: QueueKeys,
+  jobId: string,
+  options: { checkpoint?: boolean } = {},
+): Promise<PreviousAttempt> {
+  const [entries, state, stored] = await Promise.all([
     redis.xrange(keys.jobStream(jobId), '-', '+'),
     redis.hgetall(keys.jobState(jobId)),
+    options.checkpoint ? redis.hgetallBuffer(keys.jobCheckpoint(jobId)) : null,
   ]);
-  const attempt: PreviousAttempt = { tokenIds: [], text: '', announcedRunning: false, done: null, state };
+  const attempt: PreviousAttempt = {
+    tokenIds: [],
+    text: '',
+    announcedRunning: false,
+    done: null,
+    state,
+    checkpoint: stored ? parseCheckpoint(stored) : null,
+  };
   for (const [, fields] of entries) {
     const event = decodeStreamEvent(fields);
     if (event.type === 'tokens') {
@@ -36,4 +58,11 @@ export async function readPreviousAttempt(redis: Redis, keys: QueueKeys, jobId: 
     }
   }
   return attempt;
+}
+
+function parseCheckpoint(hash: Record<string, Buffer>): StoredCheckpoint | null {
+  const tokens = Number(hash.tokens?.toString());
+  const state = hash.state;
+  if (!Number.isInteger(tokens) || tokens < 0 || !state || state.length === 0) return null;
+  return { tokens, state: new Uint8Array(state) };
 }

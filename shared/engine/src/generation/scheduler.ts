@@ -1,9 +1,16 @@
+import type { Tokenizer } from '@sambay/tokenizer';
 import type { CompiledModel } from '../runtime/compiled-model.js';
 import type { SequenceBatch } from '../state/sequence-batch.js';
+import { StateFormatError } from '../state/state-errors.js';
 import { stateByteSize, type LayerState, stateLayout } from '../state/state-layout.js';
-import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ActiveSequence, type StepOutcome } from './active-sequence.js';
-import type { FinishReason, GenerationEvent, GenerationRequest } from './generation-request.js';
+import type {
+  FinishReason,
+  GenerationEvent,
+  GenerationRequest,
+  ResumedFrom,
+  ResumeState,
+} from './generation-request.js';
 
 export interface SchedulerOptions {
   /** Most sequences decoded together; further requests wait for a free place. @defaultValue no limit */
@@ -73,11 +80,23 @@ interface Waiting {
   active?: ActiveSequence; // made when the request reaches the head of the queue
 }
 
-/** An admitted sequence on its way into the decode batch; a long one is prefilled in a batch of its own. */
+/**
+ * An admitted sequence on its way into the decode batch; a long one, or one resumed from a
+ * checkpoint, is prefilled in a batch of its own.
+ */
 interface Prefilling {
   active: ActiveSequence;
   fed: number;
   own?: { batch: SequenceBatch; seq: number };
+  /** A checkpoint still to import (cleared once tried). */
+  restore?: ResumeState;
+  resume?: ResumeOutcome;
+}
+
+/** How a resumed sequence's state was rebuilt, as its `started` event says. */
+interface ResumeOutcome {
+  from: ResumedFrom;
+  checkpointError?: string;
 }
 
 /**
@@ -94,6 +113,7 @@ export class Scheduler {
   private readonly running = new Map<number, ActiveSequence>();
   private readonly reserved = new Map<string, number>(); // request id -> state bytes at its final length
   private readonly cancelled = new Set<string>();
+  private readonly checkpoints = new Set<string>(); // request ids owed a `checkpoint` event
   private loop: Promise<void> | null = null;
   private closed = false;
 
@@ -122,6 +142,16 @@ export class Scheduler {
     }
     const admitted = [...this.running.values(), ...this.prefilling.map((p) => p.active)];
     if (admitted.some((s) => s.id === id)) this.cancelled.add(id);
+  }
+
+  /**
+   * Asks for a `checkpoint` event of a request: at the first step boundary where it is decoding,
+   * after that step's `tokens` event. One event however often it is asked before then; none if the
+   * request ends first. Unknown ids are ignored.
+   */
+  checkpoint(id: string): void {
+    const admitted = [...this.running.values(), ...this.prefilling.map((p) => p.active)];
+    if (admitted.some((s) => s.id === id) || this.waiting.some((w) => w.request.id === id)) this.checkpoints.add(id);
   }
 
   /** Waits for every submitted request to finish; new submissions are refused. */
@@ -167,6 +197,7 @@ export class Scheduler {
       this.admit();
       await this.prefillWork();
       if (this.running.size > 0) await this.decodeStep();
+      this.emitCheckpoints();
       // Let submissions and cancellations in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
@@ -216,7 +247,8 @@ export class Scheduler {
       }
       used += bytes;
       this.reserved.set(active.id, bytes);
-      this.prefilling.push({ active, fed: 0 });
+      const restore = head.request.resumeState;
+      this.prefilling.push({ active, fed: 0, ...(restore ? { restore } : {}) });
     }
   }
 
@@ -227,7 +259,7 @@ export class Scheduler {
   private async prefillWork(): Promise<void> {
     const head = this.prefilling[0];
     if (!head) return;
-    if (head.active.contextIds.length > this.chunkTokens) {
+    if (head.restore || head.active.contextIds.length > this.chunkTokens) {
       await this.prefillChunk(head);
       return;
     }
@@ -235,7 +267,7 @@ export class Scheduler {
     let tokens = 0;
     for (const item of this.prefilling) {
       const n = item.active.contextIds.length;
-      if (n > this.chunkTokens || (group.length > 0 && tokens + n > this.chunkTokens)) break;
+      if (n > this.chunkTokens || item.restore || (group.length > 0 && tokens + n > this.chunkTokens)) break;
       group.push(item.active);
       tokens += n;
     }
@@ -260,9 +292,10 @@ export class Scheduler {
   /**
    * The next chunk of a long context, in a batch of its own (so the graph runs over that one
    * sequence, from its cached state); after the last chunk the sequence moves into the decode batch
-   * (one copy of its state).
+   * (one copy of its state). A resumed context with a checkpoint starts from the imported state.
    */
   private async prefillChunk(item: Prefilling): Promise<void> {
+    if (item.restore) this.restore(item, item.restore);
     const ids = item.active.contextIds;
     const chunk = ids.slice(item.fed, item.fed + this.chunkTokens);
     try {
@@ -278,18 +311,65 @@ export class Scheduler {
       item.fed += chunk.length;
       if (item.fed < ids.length) return;
       this.prefilling.shift();
-      this.start(this.batch.adopt(item.own.batch, item.own.seq), item.active, logits);
+      this.start(this.batch.adopt(item.own.batch, item.own.seq), item.active, logits, item.resume);
     } catch (error) {
       this.prefilling.splice(this.prefilling.indexOf(item), 1);
       this.fail(item.active, error as Error);
     }
   }
 
+  /**
+   * Imports a resumed sequence's checkpoint into a batch of its own, so only the tokens after it are
+   * fed; a checkpoint that does not fit this model or this request is dropped and the whole context
+   * is prefilled instead (same output, more work).
+   */
+  private restore(item: Prefilling, { state, tokens }: ResumeState): void {
+    delete item.restore;
+    const { active } = item;
+    const resumed = active.contextIds.length - active.promptTokens;
+    try {
+      if (!Number.isInteger(tokens) || tokens < 0 || tokens >= resumed)
+        throw new StateFormatError(
+          `the checkpoint covers ${tokens} tokens; it must be fewer than the ${resumed} resumed`,
+        );
+      const batch = this.model.newBatch({ capacity: 1 });
+      const seq = batch.importState(state);
+      const expected = active.promptTokens + tokens;
+      if (batch.length(seq) !== expected)
+        throw new StateFormatError(`the checkpoint holds ${batch.length(seq)} tokens of context, not ${expected}`);
+      item.own = { batch, seq };
+      item.fed = expected;
+      item.resume = { from: 'checkpoint' };
+    } catch (error) {
+      item.resume = { from: 'prefill', checkpointError: (error as Error).message };
+    }
+  }
+
   /** A prefilled sequence joins the running ones and takes its first sampled token. */
-  private start(seq: number, active: ActiveSequence, logits: Float32Array): void {
+  private start(seq: number, active: ActiveSequence, logits: Float32Array, resume?: ResumeOutcome): void {
     this.running.set(seq, active);
-    this.emit({ type: 'started', id: active.id, promptTokens: active.promptTokens });
+    const resumed = active.contextIds.length > active.promptTokens;
+    this.emit({
+      type: 'started',
+      id: active.id,
+      promptTokens: active.promptTokens,
+      ...(resumed ? { resumedFrom: resume?.from ?? 'prefill' } : {}),
+      ...(resume?.checkpointError === undefined ? {} : { checkpointError: resume.checkpointError }),
+    });
     this.advance(seq, active, logits);
+  }
+
+  /**
+   * The checkpoints asked for, of sequences now decoding. Each state has consumed the prompt and
+   * all but the last sampled token (fed by the next step): `tokens` = its length - the prompt.
+   */
+  private emitCheckpoints(): void {
+    if (this.checkpoints.size === 0) return;
+    for (const [seq, active] of this.running) {
+      if (!this.checkpoints.delete(active.id)) continue;
+      const state = this.batch.exportState(seq);
+      this.emit({ type: 'checkpoint', id: active.id, state, tokens: this.batch.length(seq) - active.promptTokens });
+    }
   }
 
   private async decodeStep(): Promise<void> {
@@ -364,6 +444,7 @@ export class Scheduler {
   }
 
   private emit(event: GenerationEvent): void {
+    if (event.type === 'finished' || event.type === 'failed') this.checkpoints.delete(event.id);
     this.options.onEvent(event);
   }
 }
