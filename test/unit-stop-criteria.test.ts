@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SamplingInvariantError, StopCriteria, type StopStatus } from '@sambay/engine';
-import { ByteTokenizer, StreamingDetokenizer } from '@sambay/engine/tokenizer';
+import { ByteTokenizer, StreamingDetokenizer } from '@sambay/tokenizer';
 
 const EOS = 999;
 

@@ -24,6 +24,8 @@ export const JobStateField = {
   batchId: 'batch_id',
   /** JSON object of string values. */
   metadata: 'metadata',
+  /** Name of the API key that submitted the job; absent in open mode. Other keys get 404 for the job. */
+  owner: 'owner',
 } as const;
 
 export type JobStateFieldName = (typeof JobStateField)[keyof typeof JobStateField];

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError } from './api-error.js';
@@ -39,6 +40,19 @@ function fromBodyParser(error: BodyParserError): ApiError | null {
   return null;
 }
 
+/**
+ * A path whose percent-encoding does not decode (`/v1/jobs/%ff`): the router raises the URIError of
+ * decodeURIComponent with status 400, which would otherwise read as a body error.
+ */
+function fromPathDecoding(error: unknown): ApiError | null {
+  if (!(error instanceof URIError)) return null;
+  return new ApiError('the request path is not valid percent-encoded UTF-8', {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_path',
+  });
+}
+
 export const toEnvelope = (error: ApiError): ErrorEnvelope => ({
   error: { message: error.message, type: error.type, param: error.param, code: error.code },
 });
@@ -46,7 +60,8 @@ export const toEnvelope = (error: ApiError): ErrorEnvelope => ({
 /** The one place an error becomes an HTTP response. Unknown errors are logged and answered as a bare 500. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return function handleError(error: unknown, req, res, next) {
-    const known = error instanceof ApiError ? error : fromBodyParser(error as BodyParserError);
+    const known =
+      error instanceof ApiError ? error : (fromPathDecoding(error) ?? fromBodyParser(error as BodyParserError));
     const apiError =
       known ?? new ApiError('internal error', { status: 500, type: 'internal_error', code: 'internal_error' });
     if (!known)
@@ -56,6 +71,53 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
+    if (apiError.retryAfterSeconds !== null) res.set('retry-after', String(apiError.retryAfterSeconds));
+    // RFC 9110: a 401 names the scheme the client should use.
+    if (apiError.status === 401) res.set('www-authenticate', 'Bearer');
     res.status(apiError.status).json(toEnvelope(apiError));
   };
+}
+
+/** What Node's HTTP parser raises for a request it cannot read, by code; anything else is a 400. */
+const CLIENT_ERRORS: Record<string, { status: number; reason: string; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: 'Request Header Fields Too Large',
+    code: 'headers_too_large',
+    message: 'the request headers are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: 'Request Timeout',
+    code: 'request_timeout',
+    message: 'the request was not received in time',
+  },
+};
+
+/**
+ * The server's `clientError` listener: Node's HTTP parser refused the request (a malformed request
+ * line or header, headers too large) before Express saw it. Answered in the envelope too, instead of
+ * Node's bare `400 Bad Request`; the connection is closed, since the parser cannot go on with it.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const known = CLIENT_ERRORS[error.code ?? ''] ?? {
+    status: 400,
+    reason: 'Bad Request',
+    code: 'malformed_request',
+    message: 'the request is not valid HTTP/1.1',
+  };
+  const apiError = new ApiError(known.message, {
+    status: known.status,
+    type: 'invalid_request_error',
+    code: known.code,
+  });
+  const body = JSON.stringify(toEnvelope(apiError));
+  socket.end(
+    `HTTP/1.1 ${known.status} ${known.reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

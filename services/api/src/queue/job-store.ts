@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import {
   encodeStreamEvent,
   finalRecord,
@@ -20,6 +20,7 @@ import {
 } from '@sambay/protocol';
 import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
 import { queuePosition } from './queue-position.js';
+import { lastStreamEntry, type StreamEntry } from './stream-reader.js';
 
 export interface JobStoreOptions {
   /** Command connection, shared with the BullMQ Queue. */
@@ -30,6 +31,18 @@ export interface JobStoreOptions {
   /** Attempts per job; a job whose worker died runs again and resumes from its stream. @defaultValue 3 */
   attempts?: number;
 }
+
+/** Who submits, and under which ids (callers that must know the ids first: the in-flight count). */
+export interface EnqueueOptions {
+  /** Name of the submitting API key; null in open mode. Recorded on each job and the batch. */
+  owner?: string | null;
+  /** One fresh id per request (newJobId); minted here when absent. */
+  ids?: string[];
+}
+
+/** What a cancel did: ended a queued job, or told its worker; else why it cannot (null: no such job). */
+export type CancelOutcome =
+  { outcome: 'cancelling' | 'cancelled' } | { finished: JobView } | { alreadyCancelling: true } | null;
 
 export interface BatchView {
   id: string;
@@ -64,48 +77,107 @@ export class JobStore {
    * written first, so a worker that starts the job at once appends after them; if the add fails
    * they are deleted again.
    */
-  async enqueue(requests: JobRequest[], batchId: string | null): Promise<string[]> {
+  async enqueue(requests: JobRequest[], batchId: string | null, options: EnqueueOptions = {}): Promise<string[]> {
     const submittedAt = Date.now();
-    const ids = requests.map(() => newJobId());
+    const owner = options.owner ?? null;
+    const ids = options.ids ?? requests.map(() => newJobId());
     const pre = this.redis.multi();
     ids.forEach((id, i) => {
-      const state: JobStateFields = {
-        [JobStateField.status]: 'queued',
-        [JobStateField.submittedAt]: String(submittedAt),
-        [JobStateField.maxTokens]: String(requests[i]!.max_tokens),
-        [JobStateField.metadata]: JSON.stringify(requests[i]!.metadata),
-        ...(batchId ? { [JobStateField.batchId]: batchId } : {}),
-      };
-      pre.hset(this.keys.jobState(id), state).expire(this.keys.jobState(id), this.pendingTtl);
-      pre.xadd(this.keys.jobStream(id), '*', ...encodeStreamEvent({ type: 'status', status: 'queued' }));
-      pre.expire(this.keys.jobStream(id), this.pendingTtl);
+      this.queueSubmission(pre, id, requests[i]!, submittedAt, batchId, owner);
     });
     if (batchId) {
-      pre.hset(this.keys.batch(batchId), { created_at: String(submittedAt), job_ids: JSON.stringify(ids) });
+      const batch = { created_at: String(submittedAt), job_ids: JSON.stringify(ids), ...(owner ? { owner } : {}) };
+      pre.hset(this.keys.batch(batchId), batch);
       pre.expire(this.keys.batch(batchId), this.pendingTtl);
     }
     await pre.exec();
-    const age = this.options.resultTtlSeconds;
     try {
-      await this.queue.addBulk(
-        ids.map((jobId, i) => ({
-          name: 'generate',
-          data: { request: requests[i]!, batchId, submittedAt },
-          opts: {
-            jobId,
-            priority: toBullPriority(requests[i]!.priority),
-            attempts: this.options.attempts ?? 3,
-            removeOnComplete: { age },
-            removeOnFail: { age },
-          },
-        })),
-      );
+      await this.queue.addBulk(ids.map((jobId, i) => this.bullJob(jobId, requests[i]!, batchId, submittedAt)));
+      await this.expireBullJobs(ids);
     } catch (error) {
       const keys = ids.flatMap((id) => [this.keys.jobState(id), this.keys.jobStream(id)]);
       await this.redis.del(...keys, ...(batchId ? [this.keys.batch(batchId)] : [])).catch(() => undefined);
       throw error;
     }
     return ids;
+  }
+
+  /**
+   * Enqueues jobs under ids the caller derived (an OpenAI batch line's jobs), skipping those that
+   * exist already: BullMQ still holds them, or they ended and BullMQ dropped them. So a caller that
+   * crashed part-way can submit the same ids again and no job runs twice. `label` goes where a
+   * native batch id would (the jobs' `batch_id`); no native batch record is written. Not atomic
+   * across jobs: each job is enqueued whole or, on a retry, again.
+   */
+  async enqueueWithIds(jobs: { id: string; request: JobRequest }[], label: string | null): Promise<void> {
+    const fresh = await this.missingJobs(jobs);
+    if (fresh.length === 0) return;
+    const submittedAt = Date.now();
+    const pre = this.redis.multi();
+    for (const { id, request } of fresh) this.queueSubmission(pre, id, request, submittedAt, label);
+    await pre.exec();
+    await this.queue.addBulk(fresh.map(({ id, request }) => this.bullJob(id, request, label, submittedAt)));
+    await this.expireBullJobs(fresh.map(({ id }) => id));
+  }
+
+  /**
+   * Gives BullMQ's job hashes (each holds the whole request) the pending TTL of the job's other
+   * keys: removeOnComplete/removeOnFail only drop a finished job, and only when another one
+   * finishes after it, so a job that never finishes would keep its hash for ever. BullMQ updates the
+   * hash with HSET/HINCRBY as the job moves, which keep the TTL.
+   */
+  private async expireBullJobs(ids: string[]): Promise<void> {
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.expire(this.keys.bullJob(id), this.pendingTtl);
+    await pipe.exec();
+  }
+
+  private async missingJobs<T extends { id: string }>(jobs: T[]): Promise<T[]> {
+    const known = await Promise.all(
+      jobs.map(async ({ id }) => {
+        if (await this.queue.getJob(id)) return true;
+        const status = await this.redis.hget(this.keys.jobState(id), JobStateField.status);
+        return status !== null && isFinished(status as JobStatus);
+      }),
+    );
+    return jobs.filter((_, i) => !known[i]);
+  }
+
+  /** A job's submission fields and `queued` event, written before BullMQ can hand the job to a worker. */
+  private queueSubmission(
+    pipe: ChainableCommander,
+    id: string,
+    request: JobRequest,
+    submittedAt: number,
+    batchId: string | null,
+    owner: string | null = null,
+  ): void {
+    const state: JobStateFields = {
+      [JobStateField.status]: 'queued',
+      [JobStateField.submittedAt]: String(submittedAt),
+      [JobStateField.maxTokens]: String(request.max_tokens),
+      [JobStateField.metadata]: JSON.stringify(request.metadata),
+      ...(batchId ? { [JobStateField.batchId]: batchId } : {}),
+      ...(owner ? { [JobStateField.owner]: owner } : {}),
+    };
+    pipe.hset(this.keys.jobState(id), state).expire(this.keys.jobState(id), this.pendingTtl);
+    pipe.xadd(this.keys.jobStream(id), '*', ...encodeStreamEvent({ type: 'status', status: 'queued' }));
+    pipe.expire(this.keys.jobStream(id), this.pendingTtl);
+  }
+
+  private bullJob(jobId: string, request: JobRequest, batchId: string | null, submittedAt: number) {
+    const age = this.options.resultTtlSeconds;
+    return {
+      name: 'generate',
+      data: { request, batchId, submittedAt },
+      opts: {
+        jobId,
+        priority: toBullPriority(request.priority),
+        attempts: this.options.attempts ?? 3,
+        removeOnComplete: { age },
+        removeOnFail: { age },
+      },
+    };
   }
 
   /**
@@ -124,6 +196,23 @@ export class JobStore {
     if (status === null) return null;
     const position = status === 'queued' ? await queuePosition(this.redis, this.queue, id) : null;
     return buildJobView(id, status, state, text ?? '', bull, position, Date.now());
+  }
+
+  /** Name of the API key that submitted the job; null in open mode, or for no such job. */
+  async jobOwner(id: string): Promise<string | null> {
+    if (!isJobId(id)) return null;
+    return this.redis.hget(this.keys.jobState(id), JobStateField.owner);
+  }
+
+  /** Name of the API key that submitted the batch; null in open mode, or for no such batch. */
+  async batchOwner(id: string): Promise<string | null> {
+    if (!isBatchId(id)) return null;
+    return this.redis.hget(this.keys.batch(id), 'owner');
+  }
+
+  /** The last event in the job's stream (null once the stream has expired): where a reconnect can go no further. */
+  async lastStreamEntry(id: string): Promise<StreamEntry | null> {
+    return lastStreamEntry(this.redis, this.keys.jobStream(id));
   }
 
   async getBatch(id: string): Promise<BatchView | null> {
@@ -154,20 +243,20 @@ export class JobStore {
   }
 
   /**
-   * Cancels a job from any API instance: the marker key covers a worker that picks the job up
-   * later, the publish reaches the worker running it now. A job still waiting is removed from
-   * BullMQ here and finished as cancelled, since no worker will ever write its last event.
-   * Returns null for an unknown job, or the finished view for one that is already over.
+   * Cancels a job from any API instance, once: setting the marker key (SET NX) is the transition,
+   * so of concurrent cancels exactly one goes on and the others get `alreadyCancelling`. The marker
+   * covers a worker that picks the job up later, the publish reaches the worker running it now. A
+   * job still waiting is removed from BullMQ here and finished as cancelled, since no worker will
+   * ever write its last event. Returns null for an unknown job, or the finished view for one that
+   * is already over.
    */
-  async cancel(id: string): Promise<{ outcome: 'cancelling' | 'cancelled' } | { finished: JobView } | null> {
-    const view = await this.getJob(id);
+  async cancel(id: string): Promise<CancelOutcome> {
+    const view = await this.getJob(id, { withText: false });
     if (!view) return null;
     if (isFinished(view.status)) return { finished: view };
-    await this.redis
-      .multi()
-      .set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl)
-      .publish(this.keys.cancelChannel, id)
-      .exec();
+    const won = await this.redis.set(this.keys.jobCancelled(id), '1', 'EX', this.pendingTtl, 'NX');
+    if (won !== 'OK') return { alreadyCancelling: true };
+    await this.redis.publish(this.keys.cancelChannel, id);
     // remove() refuses a locked (active) job, so a worker that took the job meanwhile keeps it and honours the publish.
     if (view.status !== 'queued' || (await this.queue.remove(id)) !== 1) return { outcome: 'cancelling' };
     await this.finishCancelled(id);

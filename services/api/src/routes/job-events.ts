@@ -2,10 +2,14 @@ import { Router, type Request } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isTerminal, type QueueKeys } from '@sambay/protocol';
+import { callerOf } from '../auth/caller.js';
+import { assertJobVisible } from '../auth/job-access.js';
 import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
 import { isFinished } from '../queue/job-view.js';
-import { readStreamAfter, STREAM_ID, type StreamEntry } from '../queue/stream-reader.js';
+import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../queue/stream-id.js';
+import { readStreamAfter, type StreamEntry } from '../queue/stream-reader.js';
+import { watchClient } from '../sse/client-watch.js';
 import type { OpenStreams } from '../sse/open-streams.js';
 import { SseWriter } from '../sse/sse-writer.js';
 
@@ -22,23 +26,38 @@ export interface JobEventsOptions {
 /** Entries per XREAD, so a long finished job is replayed in bounded chunks. */
 const READ_COUNT = 256;
 
-/** Resume point: the Last-Event-ID header (what EventSource sends on reconnect), else `?last_event_id=`, else the start. */
-function resumeFrom(req: Request): string {
+/** Reconnect point: the Last-Event-ID header (what EventSource sends on reconnect), else `?last_event_id=`, else the start. */
+function resumeFrom(req: Request): StreamId {
   const fromHeader = req.get('last-event-id');
   const fromQuery = typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined;
-  const id = fromHeader ?? fromQuery;
-  if (id === undefined || id === '') return '0-0';
-  if (!STREAM_ID.test(id)) {
+  const text = fromHeader ?? fromQuery;
+  if (text === undefined || text === '') return { ms: 0n, seq: 0n };
+  const id = parseStreamId(text);
+  if (id === null) {
     throw ApiError.invalidField(
       'last_event_id',
-      '`last_event_id` (or the Last-Event-ID header) must be an event id such as `1718000000000-0`',
+      '`last_event_id` (or the Last-Event-ID header) must be an event id such as `1718000000000-0` (two unsigned 64-bit integers)',
     );
   }
   return id;
 }
 
 /**
- * GET /v1/jobs/:id/events: replays the job's Redis Stream after the resume point, then follows it
+ * 422 for a reconnect point after the stream's last event. Ids only come from this stream and it
+ * only grows, so such an id was never sent (on a finished job it could only wait for nothing;
+ * on a running one it would skip events): the client is told at once, before any stream opens.
+ */
+function assertNotBeyond(after: StreamId, last: StreamEntry | null): void {
+  const lastId = last === null ? null : parseStreamId(last.id);
+  if (lastId === null || compareStreamIds(after, lastId) <= 0) return;
+  throw ApiError.invalidField(
+    'last_event_id',
+    `\`last_event_id\` ${formatStreamId(after)} is after the job's last event (${last!.id})`,
+  );
+}
+
+/**
+ * GET /v1/jobs/:id/events: replays the job's Redis Stream after the reconnect point, then follows it
  * until its terminal event. The stream holds everything from `queued` on, so a queued, running or
  * finished job is served the same way and a reconnecting client gets no gap and no repeat.
  */
@@ -48,10 +67,23 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
 
   router.get('/v1/jobs/:id/events', async (req, res) => {
     const id = req.params.id;
-    const afterId = resumeFrom(req);
+    const after = resumeFrom(req);
+    // From here on, a client that goes away during a lookup gets no stream and costs no connection.
+    const client = watchClient(req, res);
+    await assertJobVisible(options.store, callerOf(res), id);
     if (!(await options.store.getJob(id, { withText: false }))) throw ApiError.notFound('job', id);
+    const last = await options.store.lastStreamEntry(id);
+    assertNotBeyond(after, last);
+    if (client.gone) return;
     const log = res.locals.log as Logger;
     const sse = new SseWriter(res);
+    sse.open();
+    // A reconnect after the terminal event (EventSource reconnects after any end): nothing more will come.
+    if (last && isTerminal(last.event) && last.id === formatStreamId(after)) {
+      sse.end();
+      return;
+    }
+    // Only now, with the client still there and nothing awaited since the check, is the connection made.
     const redis = options.store.blockingConnection();
     let closed = false;
     const isClosed = () => closed;
@@ -63,21 +95,20 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
     };
     const unregister = options.streams.add(close);
     res.on('close', close);
-    sse.open();
     sse.startHeartbeat(options.heartbeatMs);
     try {
       await follow({
         redis,
         sse,
         key: options.keys.jobStream(id),
-        afterId,
+        afterId: formatStreamId(after),
         idleCheckMs,
         isClosed,
         jobEnded: () => jobEnded(options.store, id),
       });
     } catch (error) {
       if (!isClosed()) {
-        log.error({ err: error, job_id: id }, 'event stream failed');
+        log.error({ err: error }, 'event stream failed'); // the request's logger carries jobId
         await sse
           .event('error', { type: 'error', message: 'the event stream failed; reconnect with Last-Event-ID' })
           .catch(() => undefined);
@@ -126,7 +157,7 @@ async function follow(o: FollowOptions): Promise<void> {
     if (ended === null) continue;
     // The final event may have landed between the timed-out read and the status check.
     if (await send(await readStreamAfter(o.redis, o.key, last, READ_COUNT, null))) return;
-    // No id: this event is not in the stream, so it cannot be a resume point.
+    // No id: this event is not in the stream, so it cannot be a reconnect point.
     await o.sse.event('error', { type: 'error', message: ended });
     return;
   }

@@ -11,6 +11,11 @@ export interface ValidationLimits {
 }
 
 const MAX_STOP_SEQUENCES = 16;
+/**
+ * Longest stop string. Stop strings are meant for delimiters (`</answer>`, `\n\nUser:`); the bound
+ * keeps a request from making every decoded token carry kilobytes of matching state.
+ */
+const MAX_STOP_CHARS = 256;
 const MAX_METADATA_KEYS = 16;
 const MAX_METADATA_KEY_CHARS = 64;
 const MAX_METADATA_VALUE_CHARS = 512;
@@ -23,16 +28,18 @@ const DEFAULT_MAX_TOKENS = 256;
 const rule = (phrase: string) => ({ error: phrase });
 
 function jobSchema(limits: ValidationLimits) {
+  // Characters bound the body only; the model's limit is in tokens (see validateJobRequest).
   const prompt = `must be a non-empty string of at most ${limits.maxPromptChars} characters`;
   const maxTokens = `must be an integer >= 1 and <= ${limits.maxTokensLimit}`;
   const temperature = 'must be a number >= 0 (0 is greedy) and <= 100';
   const topP = 'must be > 0 and <= 1';
   const topK = 'must be an integer >= 0 (0 disables top-k)';
   const seed = `must be an integer >= 0 and <= ${Number.MAX_SAFE_INTEGER}`;
-  const stop = `must be a non-empty string or a list of at most ${MAX_STOP_SEQUENCES} non-empty strings`;
+  const stop = `must be a non-empty string or a list of at most ${MAX_STOP_SEQUENCES} non-empty strings, each of at most ${MAX_STOP_CHARS} characters`;
+  const ignoreEos = 'must be a boolean (true generates to max_tokens whatever EOS the model samples)';
   const priority = `must be an integer >= ${PRIORITY_MIN} and <= ${PRIORITY_MAX} (higher runs sooner)`;
   const metadata = `must be an object of at most ${MAX_METADATA_KEYS} string values (keys <= ${MAX_METADATA_KEY_CHARS} chars, values <= ${MAX_METADATA_VALUE_CHARS} chars)`;
-  const stopString = z.string(rule(stop)).min(1, rule(stop));
+  const stopString = z.string(rule(stop)).min(1, rule(stop)).max(MAX_STOP_CHARS, rule(stop));
   return z.strictObject(
     {
       prompt: z.string(rule(prompt)).min(1, rule(prompt)).max(limits.maxPromptChars, rule(prompt)),
@@ -52,6 +59,7 @@ function jobSchema(limits: ValidationLimits) {
           rule(stop),
         )
         .default([]),
+      ignore_eos: z.boolean(rule(ignoreEos)).default(false),
       priority: z
         .number(rule(priority))
         .int(rule(priority))
@@ -110,6 +118,8 @@ export function createJobRequestValidator(limits: ValidationLimits): (body: unkn
     seed: request.seed ?? randomInt(0, 2 ** 32),
   });
 
+  // The prompt's limit in tokens (MAX_PROMPT_TOKENS) needs the tokenizer: the route checks it next
+  // (prompt-token-limit.ts); MAX_PROMPT_CHARS here only bounds what that check has to read.
   return function validateJobRequest(body: unknown): SubmitRequest {
     const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'jobs' in body;
     if (isBatch) {

@@ -40,11 +40,10 @@ export interface StopStatus {
 export class StopCriteria {
   private readonly maxTokens: number;
   private readonly eos: Set<number>;
-  private readonly stopStrings: readonly string[];
-  private readonly longestStop: number;
+  private readonly matchers: StopMatcher[];
   private tokens = 0;
-  /** Text length already searched for complete stop strings. */
-  private searched = 0;
+  /** Text length the matchers have read. */
+  private scanned = 0;
   private safe = 0;
   private stopAt: number | null = null;
 
@@ -55,8 +54,7 @@ export class StopCriteria {
     if (options.stopStrings.some((s) => s.length === 0))
       throw new SamplingInvariantError('StopCriteria: empty stop string');
     this.eos = new Set(options.eosTokenIds);
-    this.stopStrings = [...options.stopStrings];
-    this.longestStop = Math.max(0, ...this.stopStrings.map((s) => s.length));
+    this.matchers = options.stopStrings.map((s) => new StopMatcher(s));
     this.maxTokens = options.maxTokens;
   }
 
@@ -71,7 +69,7 @@ export class StopCriteria {
     if (this.findStop(text) !== null) return this.status('stop_sequence', text, this.stopAt!);
     if (this.eos.has(tokenId)) return this.status('eos_token', text, text.length);
     if (this.tokens >= this.maxTokens) return this.status('length', text, text.length);
-    return this.status(null, text, text.length - this.heldBack(text));
+    return this.status(null, text, text.length - this.heldBack());
   }
 
   /**
@@ -83,33 +81,27 @@ export class StopCriteria {
     return this.status(at === null ? null : 'stop_sequence', text, at ?? text.length);
   }
 
-  /** Start of the first stop string in text, searching only what could hold a new one. */
+  /**
+   * Start of the first stop string in text. Only the text added since the last call is read (the
+   * text before it never changes), so a token costs its new characters times the stop strings,
+   * however long the generation or the stop strings are. Of the matches that end in the new text,
+   * the one that starts first wins, as a search of the whole text would find.
+   */
   private findStop(text: string): number | null {
     if (this.stopAt !== null) return this.stopAt;
-    // A match that ends in the new text starts at most longestStop - 1 before it.
-    const from = Math.max(0, this.searched - this.longestStop + 1);
-    this.searched = text.length;
     let first: number | null = null;
-    for (const stop of this.stopStrings) {
-      const at = text.indexOf(stop, from);
-      if (at >= 0 && (first === null || at < first)) first = at;
+    for (const matcher of this.matchers) {
+      const at = matcher.scan(text, this.scanned);
+      if (at !== null && (first === null || at < first)) first = at;
     }
+    this.scanned = Math.max(this.scanned, text.length);
     this.stopAt = first;
     return first;
   }
 
-  /** Length of the longest suffix of text that is a proper prefix of some stop string. */
-  private heldBack(text: string): number {
-    let held = 0;
-    for (const stop of this.stopStrings) {
-      for (let n = Math.min(stop.length - 1, text.length); n > held; n--) {
-        if (text.endsWith(stop.slice(0, n))) {
-          held = n;
-          break;
-        }
-      }
-    }
-    return held;
+  /** Length of the longest suffix of the text that is a proper prefix of some stop string. */
+  private heldBack(): number {
+    return Math.max(0, ...this.matchers.map((m) => m.matched));
   }
 
   private status(reason: StopReason | null, text: string, safeLength: number): StopStatus {
@@ -117,5 +109,41 @@ export class StopCriteria {
     // Released text is never taken back (a later stop string cannot start inside it: see heldBack).
     this.safe = Math.max(previous, safeLength);
     return { reason, safeLength: this.safe, release: text.slice(previous, this.safe) };
+  }
+}
+
+/**
+ * One stop string, searched for incrementally (Knuth-Morris-Pratt): `matched` is how many of its
+ * first characters the text read so far ends with, kept up to date one character at a time in
+ * amortized constant time, so it is both the search for the string and what to hold back for it.
+ */
+class StopMatcher {
+  /** border[i]: the longest proper prefix of stop[0..i] that is also a suffix of it. */
+  private readonly border: Int32Array;
+  matched = 0;
+
+  constructor(private readonly stop: string) {
+    this.border = new Int32Array(stop.length);
+    for (let i = 1, k = 0; i < stop.length; i++) {
+      while (k > 0 && stop[i] !== stop[k]) k = this.border[k - 1]!;
+      if (stop[i] === stop[k]) k++;
+      this.border[i] = k;
+    }
+  }
+
+  /** Reads text[from..]; returns where the first match ending there starts, or null (then stays ready for more). */
+  scan(text: string, from: number): number | null {
+    const stop = this.stop;
+    let k = this.matched;
+    for (let i = from; i < text.length; i++) {
+      while (k > 0 && text[i] !== stop[k]) k = this.border[k - 1]!;
+      if (text[i] === stop[k]) k++;
+      if (k === stop.length) {
+        this.matched = k;
+        return i + 1 - k;
+      }
+    }
+    this.matched = k;
+    return null;
   }
 }
