@@ -27,6 +27,12 @@ export class SseWriter {
     await this.write(`${idLine}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
+  /** A message with no `event:` line, as OpenAI's streams send them; `data` is one line (JSON, or `[DONE]`). */
+  async data(data: string, id?: string): Promise<void> {
+    const idLine = id === undefined ? '' : `id: ${id}\n`;
+    await this.write(`${idLine}data: ${data}\n\n`);
+  }
+
   /** Comment lines keep idle connections (and the proxies between) from timing out; clients ignore them. */
   startHeartbeat(intervalMs: number): void {
     this.heartbeat = setInterval(() => {
