@@ -50,21 +50,31 @@ function selectiveParams(g: GraphBuilder, xc: string, p: string, m: MambaConfig)
   return { dt, b: b!, c: c! };
 }
 
-/** A = -exp(A_log) [d_inner, N], computed once in the main graph (Scan bodies read it from outside). */
-const decayRates = (g: GraphBuilder, p: string) => g.op1('Neg', [g.op1('Exp', [g.param(`${p}A_log`)])]);
+/**
+ * A^T = -exp(A_log)^T [N, d_inner], computed once in the main graph (Scan bodies read it from
+ * outside; ORT folds it to a constant).
+ */
+const decayRatesT = (g: GraphBuilder, p: string) =>
+  transpose(g, g.op1('Neg', [g.op1('Exp', [g.param(`${p}A_log`)])]), [1, 0]);
 
 /**
- * One SSM step. ssm [B, d_inner, N], dt, xc [B, d_inner], b, c [B, N], a [d_inner, N]
- * -> ssm' [B, d_inner, N], y [B, d_inner].
+ * One SSM step on the state held N-major inside the graph: ssmT [B, N, d_inner], dt, xc
+ * [B, d_inner], b, c [B, N], aT [N, d_inner] -> ssmT' [B, N, d_inner], y [B, d_inner].
+ * N-major because every broadcast then runs over contiguous d_inner-long spans; over the stored
+ * [B, d_inner, N] layout ORT broadcasts N-long (8-16 value) spans, which made these few
+ * elementwise ops cost as much as all of a tiny model's matmuls from batch 16 on.
  */
-function ssmStep(g: GraphBuilder, p: string, ssm: string, dt: string, xc: string, b: string, c: string, a: string) {
-  const decay = g.op1('Exp', [g.op1('Mul', [unsqueeze(g, dt, [-1]), a])]); // [B, Di, N]
-  const drive = g.op1('Mul', [unsqueeze(g, g.op1('Mul', [dt, xc]), [-1]), unsqueeze(g, b, [1])]); // [B, Di, N]
-  const next = g.op1('Add', [g.op1('Mul', [decay, ssm]), drive]);
-  const readout = squeeze(g, g.op1('MatMul', [next, unsqueeze(g, c, [-1])]), [-1]); // [B, Di]
+function ssmStep(g: GraphBuilder, p: string, ssmT: string, dt: string, xc: string, b: string, c: string, aT: string) {
+  const decay = g.op1('Exp', [g.op1('Mul', [unsqueeze(g, dt, [1]), aT])]); // [B, N, Di]
+  const drive = g.op1('Mul', [unsqueeze(g, g.op1('Mul', [dt, xc]), [1]), unsqueeze(g, b, [-1])]); // [B, N, Di]
+  const next = g.op1('Add', [g.op1('Mul', [decay, ssmT]), drive]);
+  const readout = squeeze(g, g.op1('MatMul', [unsqueeze(g, c, [1]), next]), [1]); // [B, Di]
   const y = g.op1('Add', [readout, g.op1('Mul', [g.param(`${p}D`), xc])]);
   return { ssm: next, y };
 }
+
+/** [B, d_inner, N] (the stored state) <-> [B, N, d_inner] (the step's layout). */
+const swapLast = (g: GraphBuilder, x: string) => transpose(g, x, [0, 2, 1]);
 
 /** out_proj(y * silu(z)). y, z [..., d_inner] -> [..., d]. */
 const gatedOutput = (g: GraphBuilder, y: string, z: string, p: string) =>
@@ -95,17 +105,17 @@ function ssmScan(
   ssm0: string,
   seq: { dt: string; xc: string; b: string; c: string },
 ) {
-  const a = decayRates(g, p);
+  const aT = decayRatesT(g, p);
   const body = g.subgraph(`layers.${layer}.mamba.scan_body`);
   const name = (s: string) => `layers.${layer}.mamba.scan/${s}`;
   const [ssm, dt, xc, b, c] = ['ssm_in', 'dt', 'xc', 'b', 'c'].map((s) => body.input(name(s), 'float32'));
-  const step = body.scope(`layers.${layer}.mamba.scan`, () => ssmStep(body, p, ssm!, dt!, xc!, b!, c!, a));
+  const step = body.scope(`layers.${layer}.mamba.scan`, () => ssmStep(body, p, ssm!, dt!, xc!, b!, c!, aT));
   body.output(name('ssm_out'), step.ssm);
   body.output(name('y_out'), step.y);
 
   const [ssmFinal, y] = g.op(
     'Scan',
-    [ssm0, seq.dt, seq.xc, seq.b, seq.c],
+    [swapLast(g, ssm0), seq.dt, seq.xc, seq.b, seq.c],
     {
       body,
       num_scan_inputs: 4,
@@ -114,7 +124,7 @@ function ssmScan(
     },
     2,
   );
-  return { ssm: ssmFinal!, y: y! }; // [B, Di, N], [B, S, Di]
+  return { ssm: swapLast(g, ssmFinal!), y: y! }; // [B, Di, N], [B, S, Di]
 }
 
 /**
@@ -165,7 +175,7 @@ export function mambaDecode(
   const xc = silu(g, m.convBias ? g.op1('Add', [summed, g.param(`${p}conv1d.bias`)]) : summed);
   // --- selective step ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
-  const step = ssmStep(g, p, ssm, dt, xc, b, c, decayRates(g, p));
+  const step = ssmStep(g, p, swapLast(g, ssm), dt, xc, b, c, decayRatesT(g, p));
   const y = unsqueeze(g, step.y, [1]); // [B, 1, Di]
-  return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: step.ssm };
+  return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: swapLast(g, step.ssm) };
 }
