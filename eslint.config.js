@@ -16,7 +16,7 @@ export default tseslint.config(
     plugins: { 'import-x': importX },
     rules: {
       'import-x/first': 'error',
-      'import-x/no-duplicates': 'error',
+      'import-x/no-duplicates': ['error', { 'prefer-inline': true }],
       'import-x/order': [
         'error',
         {

@@ -4,7 +4,12 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { QueueKeys, readServiceConfig, type ServiceConfig } from '@sambay/protocol';
 import { createApp } from './app.js';
-import { JobStore } from './queue/job-store.js';
+import { loadApiKeys } from './auth/api-keys.js';
+import { answerClientError } from './errors/error-handler.js';
+import { ApiMetrics } from './metrics/api-metrics.js';
+import { MeteredJobStore } from './metrics/metered-job-store.js';
+import { createOpenAiCompat, type OpenAiCompat } from './openai-compat.js';
+import type { JobStore } from './queue/job-store.js';
 import { OpenStreams } from './sse/open-streams.js';
 
 /**
@@ -21,16 +26,31 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = pino({ name: 'api', level: config.LOG_LEVEL });
+  let apiKeys: Awaited<ReturnType<typeof loadApiKeys>>;
+  try {
+    apiKeys = await loadApiKeys(config);
+  } catch (error) {
+    logger.fatal({ err: error }, 'invalid API keys');
+    process.exit(1);
+  }
+  if (apiKeys === null) logger.warn('no API keys configured: open local mode, every request is served without a key');
+  else logger.info({ keys: apiKeys.size }, 'API keys loaded');
   const keys = new QueueKeys(config.QUEUE_PREFIX);
-  const redis = new Redis(config.REDIS_URL);
+  // Named, so CLIENT LIST tells this deployment's API connections (SSE streams' included) apart.
+  const redis = new Redis(config.REDIS_URL, { connectionName: `${config.QUEUE_PREFIX}-api` });
   redis.on('error', (error) => {
     logger.warn({ err: error }, 'redis connection error');
   });
-  const store = new JobStore({ redis, keys, resultTtlSeconds: config.RESULT_TTL_SECONDS });
+  const metrics = new ApiMetrics();
+  const store = new MeteredJobStore({ redis, keys, resultTtlSeconds: config.RESULT_TTL_SECONDS }, metrics);
   const streams = new OpenStreams();
-  const app = createApp({ config, keys, store, streams, logger });
+  metrics.observe({ queue: store.queue, sseClients: () => streams.size, logger });
+  const openai = createOpenAiCompat({ config, keys, redis, store, logger });
+  openai.driver.run();
+  const app = createApp({ config, keys, redis, apiKeys, store, streams, logger, openai, metrics });
 
   const server = app.listen(config.PORT);
+  server.on('clientError', answerClientError);
   let inFlight = 0;
   server.on('request', (_req, res: ServerResponse) => {
     inFlight += 1;
@@ -46,7 +66,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     shutdown(
-      { server, store, redis, streams, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight },
+      { server, store, redis, streams, openai, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight },
       signal,
     )
       .then(() => process.exit(0))
@@ -61,6 +81,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {
     stop('SIGINT');
   });
+  process.on('SIGHUP', () => {
+    stop('SIGHUP');
+  });
+  // Started by `npm start` with an IPC channel: when that parent dies, so does the channel, and the
+  // API must not outlive it as an orphan holding the port.
+  process.once('disconnect', () => {
+    stop('parent exited');
+  });
 }
 
 interface Running {
@@ -68,6 +96,7 @@ interface Running {
   store: JobStore;
   redis: Redis;
   streams: OpenStreams;
+  openai: OpenAiCompat;
   logger: Logger;
   graceMs: number;
   /** Requests whose response has not closed yet. */
@@ -75,7 +104,7 @@ interface Running {
 }
 
 /**
- * Stops accepting connections, ends SSE streams (clients resume elsewhere with Last-Event-ID: the
+ * Stops accepting connections, ends SSE streams (clients reconnect elsewhere with Last-Event-ID: the
  * jobs themselves run on in the workers), lets in-flight requests finish within the grace period,
  * then closes Redis.
  */
@@ -95,6 +124,8 @@ async function shutdown(r: Running, signal: string): Promise<void> {
   await closed;
   clearInterval(sweep);
   clearTimeout(grace);
+  // Batch drivers hand their batches back to the queue; another API process continues them.
+  await r.openai.close();
   await r.store.close();
   await r.redis.quit().catch(() => {
     r.redis.disconnect();

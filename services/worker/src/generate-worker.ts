@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -12,10 +11,13 @@ import {
 } from '@sambay/protocol';
 import { CancelListener } from './cancellation/cancel-listener.js';
 import { EngineClient } from './engine/engine-client.js';
+import { WorkerMetrics } from './metrics/worker-metrics.js';
 import { ActiveJobs } from './processor/active-jobs.js';
 import { recordFailure } from './processor/failed-job.js';
 import { createGenerateProcessor } from './processor/generate-processor.js';
+import { jobLogger } from './processor/job-logger.js';
 import { TokenStreamWriter } from './streaming/token-stream-writer.js';
+import { WORKER_ID } from './worker-id.js';
 
 /** How long handed-back jobs get to write their last tokens and return to the queue. */
 const HAND_BACK_MS = 3_000;
@@ -41,6 +43,8 @@ export class GenerateWorker {
     private readonly activeJobs: ActiveJobs,
     private readonly connections: Redis[],
     private readonly logger: Logger,
+    /** Its Prometheus series (served on METRICS_PORT by main.ts). */
+    readonly metrics: WorkerMetrics,
   ) {}
 
   static async start(config: ServiceConfig, logger: Logger): Promise<GenerateWorker> {
@@ -63,21 +67,31 @@ export class GenerateWorker {
       pendingTtlSeconds: pendingTtlSeconds(config.RESULT_TTL_SECONDS),
     });
     const activeJobs = new ActiveJobs();
-    const cancels = new CancelListener({
-      subscriber,
-      keys,
-      onCancel: (jobId) => {
-        if (activeJobs.cancel(jobId)) logger.info({ jobId }, 'cancelling job');
-      },
-    });
+    const metrics = new WorkerMetrics({ engineStats: () => engine.stats, activeJobs: () => activeJobs.size });
+    // A job this process holds logs the cancel itself (job-run.ts), with its jobId and batchId.
+    const cancels = new CancelListener({ subscriber, keys, onCancel: (jobId) => activeJobs.cancel(jobId) });
     await cancels.start();
-    const processor = createGenerateProcessor({ redis, keys, engine, writer, activeJobs, logger });
+    const checkpoints = {
+      everyTokens: config.CHECKPOINT_EVERY_TOKENS,
+      everyMs: config.CHECKPOINT_EVERY_MS,
+      maxBytes: config.CHECKPOINT_MAX_BYTES,
+    };
+    const processor = createGenerateProcessor({
+      redis,
+      keys,
+      engine,
+      writer,
+      activeJobs,
+      logger,
+      metrics,
+      checkpoints,
+    });
     const bull = new Worker<GenerateJobData, GenerateJobResult>(keys.queueName, processor, {
       prefix: keys.bullPrefix,
       connection: bullConnection,
       concurrency: config.WORKER_MAX_SEQUENCES,
       // Stored on each job it takes (BullMQ's `processedBy`): which process holds a job.
-      name: `${hostname()}:${process.pid}`,
+      name: WORKER_ID,
       // A killed worker's jobs move back to the queue once their lock expires and a stalled check
       // sees it (service-config.ts JOB_LOCK_MS); renewing 4 times per lock survives short Redis outages.
       lockDuration: config.JOB_LOCK_MS,
@@ -96,19 +110,22 @@ export class GenerateWorker {
       activeJobs,
       [redis, subscriber, bullConnection],
       logger,
+      metrics,
     );
     bull.on('failed', (job, error) => {
-      logger.warn({ jobId: job?.id, err: error }, 'job failed');
+      const log = jobLogger(logger, job ?? {});
+      log.warn({ err: error }, 'job failed');
       // finishedOn is set only when BullMQ gives up on the job, not when it retries it.
       if (job?.id === undefined || job.finishedOn === undefined) return;
+      metrics.jobFailed();
       recordFailure(redis, keys, config.RESULT_TTL_SECONDS, job.id, error.message).catch((writeError: unknown) => {
-        logger.error({ jobId: job.id, err: writeError }, 'could not record the job failure');
+        log.error({ err: writeError }, 'could not record the job failure');
       });
     });
     // The lock expired (Redis was away too long): the job may already run elsewhere.
+    // A job this process holds logs it (job-run.ts), with its jobId and batchId.
     bull.on('lockRenewalFailed', (jobIds) => {
-      for (const jobId of jobIds)
-        if (activeJobs.abandon(jobId)) logger.warn({ jobId }, 'lost the lock on a job: abandoning this attempt');
+      for (const jobId of jobIds) activeJobs.abandon(jobId);
     });
     bull.on('error', (error) => {
       logger.error({ err: error }, 'worker error');

@@ -3,9 +3,11 @@ import { pino } from 'pino';
 import { readServiceConfig } from '@sambay/protocol';
 import { GenerateWorker } from './generate-worker.js';
 import { startHealthServer } from './health-server.js';
+import { startMetricsServer } from './metrics/metrics-server.js';
+import { WORKER_ID } from './worker-id.js';
 
 const config = readServiceConfig();
-const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
+const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid, workerId: WORKER_ID } });
 
 let worker: GenerateWorker;
 try {
@@ -15,6 +17,7 @@ try {
   process.exit(1);
 }
 startHealthServer(config, logger);
+startMetricsServer(config.METRICS_PORT, worker.metrics.registry, logger);
 
 /**
  * Past SHUTDOWN_GRACE_MS plus this, the process exits whatever it is waiting on. `shutdown` is

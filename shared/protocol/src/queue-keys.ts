@@ -49,7 +49,19 @@ export class QueueKeys {
     return `${this.prefix}:job:${jobId}:checkpoint`;
   }
 
-  /** Set once a job is cancelled, so a worker that picks it up later still sees it. */
+  /**
+   * BullMQ's hash of a job (its format is BullMQ's: `{bullPrefix}:{queue}:{jobId}`), holding the
+   * whole request. The API gives it the pending TTL when it enqueues, so a job that never finishes
+   * cannot keep its request in Redis forever.
+   */
+  bullJob(jobId: string): string {
+    return `${this.bullPrefix}:${this.queueName}:${jobId}`;
+  }
+
+  /**
+   * Set once a job is cancelled, so a worker that picks it up later still sees it. Written with
+   * SET NX: the one cancel request that sets it is the one that ends the job.
+   */
   jobCancelled(jobId: string): string {
     return `${this.prefix}:job:${jobId}:cancelled`;
   }
@@ -79,6 +91,30 @@ export class QueueKeys {
 
   /** BullMQ queue of batch drivers: one job per OpenAI batch, run by the API processes. */
   readonly batchDriverQueueName = 'openai-batch';
+
+  /**
+   * The first answer to a POST /v1/jobs that carried `Idempotency-Key` (or a pending marker while it
+   * is being made), so a retry gets that answer instead of a second enqueue. Scoped by the API key
+   * that sent it (`-` in open mode), as Stripe scopes keys per account; `keyDigest` is the SHA-256 of
+   * the client's key, so any header value makes a short, safe key name.
+   */
+  idempotency(owner: string | null, keyDigest: string): string {
+    return `${this.prefix}:idempotency:${owner ?? '-'}:${keyDigest}`;
+  }
+
+  /** Requests an API key made in one fixed minute window (`window`: ms since epoch / 60000); what its per-minute limit counts. */
+  requestWindow(owner: string, window: number): string {
+    return `${this.prefix}:ratelimit:${owner}:${window}`;
+  }
+
+  /**
+   * Sorted set of an API key's jobs that may still be queued or running (score: submission time),
+   * pruned by the jobs' status before each submission: counting live jobs cannot drift the way a
+   * counter decremented by whoever ends a job could.
+   */
+  jobsInFlight(owner: string): string {
+    return `${this.prefix}:inflight:${owner}`;
+  }
 
   /**
    * Pub/sub channel on which any API instance tells every worker to cancel a job. The message is

@@ -18,8 +18,13 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Jobs waiting in the queue beyond which POST /v1/jobs answers 429. */
   MAX_QUEUE_DEPTH: int(10_000),
-  /** Prefill is not chunked yet: its attention scores grow with the square of the prompt. */
-  MAX_PROMPT_CHARS: int(8192),
+  /**
+   * Longest prompt in tokens (counted by the API with the model's tokenizer): what prefill time and
+   * state cost grow with. A longer one is a 422 that says its count.
+   */
+  MAX_PROMPT_TOKENS: int(8192),
+  /** Longest prompt in characters: only bounds the text the token count has to read. */
+  MAX_PROMPT_CHARS: int(65_536),
   MAX_TOKENS_LIMIT: int(32_768),
   MAX_BATCH_JOBS: int(256),
   MAX_BODY_BYTES: int(1_048_576),
@@ -51,6 +56,22 @@ const schema = z.object({
    * fault, not the job's, so the limit is high. Errors of the job itself are not counted here.
    */
   WORKER_DEATHS_LIMIT: int(1000),
+  /**
+   * A running job's engine state is checkpointed to Redis (`QueueKeys.jobCheckpoint`) every this many
+   * generated tokens or CHECKPOINT_EVERY_MS, whichever comes first; a resumed attempt imports it and
+   * re-feeds only the tokens after it (docs/protocol.md#worker-deaths). Each write replaces the last.
+   */
+  CHECKPOINT_EVERY_TOKENS: int(1024),
+  CHECKPOINT_EVERY_MS: int(5000),
+  /**
+   * Largest checkpoint written, in bytes; 0 turns checkpoints off (resumes re-prefill). A SambaY
+   * state grows by one full-attention K/V row per token: the tiny model's is 16.1 MiB at 32K tokens.
+   */
+  CHECKPOINT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(32 * 1024 * 1024),
   /** The model id of the OpenAI-compatible API (`GET /v1/models`); unset: MODEL_DIR's base name. */
   SERVED_MODEL_NAME: z.string().optional(),
   /**
@@ -73,8 +94,25 @@ const schema = z.object({
    * with the key as password (what a browser sends). Unset: the dashboard is open.
    */
   ADMIN_API_KEY: z.string().min(1).optional(),
+  /**
+   * API only: a JSON file listing the API keys, `[{ "key", "name", "admin"?, "requests_per_minute"?,
+   * "max_jobs_in_flight"? }]` (services/api/src/auth/api-keys.ts). With API_KEYS, both lists count.
+   * No key in either: open local mode, where every request is served without a key.
+   */
+  API_KEYS_FILE: z.string().min(1).optional(),
+  /** API only: the same JSON list as API_KEYS_FILE, given inline (handy for one or two keys). */
+  API_KEYS: z.string().min(1).optional(),
+  /** Requests per minute (fixed one-minute windows) of a key that sets no `requests_per_minute`. */
+  KEY_REQUESTS_PER_MINUTE: int(600),
+  /** Jobs queued or running at once for a key that sets no `max_jobs_in_flight`. */
+  KEY_MAX_JOBS_IN_FLIGHT: int(256),
   /** Worker only: port of its `/healthz` and `/readyz` (Kubernetes probes); unset: no health server. */
   HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Worker only: port of its Prometheus `/metrics` (a server of its own, not HEALTH_PORT's); unset: no
+   * metrics server. The API serves `/metrics` on PORT.
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type ServiceConfig = z.infer<typeof schema>;

@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { UnrecoverableError, WaitingError } from 'bullmq';
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FinishReason, GenerationEvent } from '@sambay/engine';
@@ -12,9 +11,12 @@ import {
 } from '@sambay/protocol';
 import { isCancelled } from '../cancellation/cancel-listener.js';
 import type { GenerationEngine } from '../engine/generation-engine.js';
+import type { AttemptMeter, WorkerMetrics } from '../metrics/worker-metrics.js';
 import { LockLostError } from '../streaming/stream-write-error.js';
 import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';
+import { Checkpointer, checkpointsOn, type CheckpointSettings, usableCheckpoint } from './checkpointer.js';
+import { jobLogger } from './job-logger.js';
 import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
 import { ProgressMeter } from './progress-meter.js';
 import { toGenerationRequest } from './to-generation-request.js';
@@ -26,6 +28,10 @@ export interface JobRunDeps {
   writer: TokenStreamWriter;
   activeJobs: ActiveJobs;
   logger: Logger;
+  /** The process's Prometheus series; absent in tests that do not look at them. */
+  metrics?: WorkerMetrics;
+  /** State checkpoints (service-config.ts CHECKPOINT_*); absent: none written or read. */
+  checkpoints?: CheckpointSettings;
 }
 
 type Ending =
@@ -49,6 +55,9 @@ export class JobRun implements ActiveJob {
   private text = '';
   private firstTokenAt: number | null = null;
   private readonly progress: ProgressMeter;
+  /** Every line about this job carries its jobId and batchId (and the process's workerId). */
+  private readonly log: Logger;
+  private meter: AttemptMeter | undefined;
 
   constructor(
     private readonly deps: JobRunDeps,
@@ -58,9 +67,11 @@ export class JobRun implements ActiveJob {
     this.jobId = job.id!;
     this.engineId = `${this.jobId}#${++runCounter}`;
     this.progress = new ProgressMeter(job.data.request.max_tokens);
+    this.log = jobLogger(deps.logger, job);
   }
 
   cancel(): void {
+    this.log.info('cancelling job');
     this.cancelRequested = true;
     if (this.submitted) this.deps.engine.cancel(this.engineId);
   }
@@ -71,6 +82,7 @@ export class JobRun implements ActiveJob {
   }
 
   abandon(): void {
+    this.log.warn('lost the lock on a job: abandoning this attempt');
     this.abandoned = true;
     if (this.submitted) this.deps.engine.cancel(this.engineId);
   }
@@ -89,7 +101,9 @@ export class JobRun implements ActiveJob {
 
   private async attempt(): Promise<GenerateJobResult> {
     const { redis, keys, writer } = this.deps;
-    const previous = await readPreviousAttempt(redis, keys, this.jobId);
+    const previous = await readPreviousAttempt(redis, keys, this.jobId, {
+      checkpoint: checkpointsOn(this.deps.checkpoints),
+    });
     if (previous.done) return previous.done;
     const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
     this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
@@ -102,11 +116,16 @@ export class JobRun implements ActiveJob {
         startedAt,
       );
     }
+    this.meter = this.deps.metrics?.attempt({
+      submittedAt: this.job.data.submittedAt,
+      startedAt,
+      firstStart: previous.state[F.startedAt] === undefined,
+      resumedTokens: previous.tokenIds.length,
+    });
     const running = { [F.status]: 'running', [F.startedAt]: String(startedAt) };
     if (previous.announcedRunning) writer.append(this.jobId, [], '', running);
     else await writer.write(this.jobId, { type: 'status', status: 'running' }, running);
-    if (previous.tokenIds.length > 0)
-      this.deps.logger.info({ jobId: this.jobId, resumedTokens: previous.tokenIds.length }, 'resuming job');
+    if (previous.tokenIds.length > 0) this.log.info({ resumedTokens: previous.tokenIds.length }, 'resuming job');
 
     const ending = await this.generate(previous);
     // Its writes are refused now; BullMQ cannot record anything for it either (it holds no lock).
@@ -118,6 +137,14 @@ export class JobRun implements ActiveJob {
   /** Runs the engine until the job's sequence ends; token chunks go to the writer as they come. */
   private generate(previous: PreviousAttempt): Promise<Ending> {
     const { engine, writer } = this.deps;
+    const resumeState = usableCheckpoint(previous.checkpoint, previous.tokenIds.length);
+    const checkpointer = new Checkpointer(
+      engine.checkpoint ? this.deps.checkpoints : undefined,
+      previous.tokenIds.length,
+      () => engine.checkpoint?.(this.engineId),
+      (checkpoint) => writer.checkpoint(this.jobId, checkpoint),
+      this.log,
+    );
     return new Promise<Ending>((resolve) => {
       if (this.handBackRequested) {
         resolve({ type: 'failed', message: 'handed back' });
@@ -128,19 +155,33 @@ export class JobRun implements ActiveJob {
           resolve(event);
           return;
         }
+        if (event.type === 'started') this.meter?.prefilled(event.promptTokens);
+        if (event.type === 'started' && event.resumedFrom) {
+          const { resumedFrom, checkpointError } = event;
+          const checkpointTokens = resumedFrom === 'checkpoint' ? resumeState?.tokens : undefined;
+          this.log.info({ resumedFrom, checkpointTokens, checkpointError }, 'resumed generation');
+        }
         // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
-        if (event.type !== 'tokens' || this.handBackRequested || this.abandoned) return;
+        if (this.handBackRequested || this.abandoned) return;
+        // Stored after the tokens it covers (the writer drains them first), so it never runs ahead of the stream.
+        if (event.type === 'checkpoint') checkpointer.received(event);
+        if (event.type !== 'tokens') return;
         const state: Record<string, string> = { [F.generatedTokens]: String(event.generated) };
-        if (this.firstTokenAt === null && event.tokenIds.length > 0) {
-          this.firstTokenAt = Date.now();
+        const now = Date.now();
+        const first = this.firstTokenAt === null && event.tokenIds.length > 0;
+        if (first) {
+          this.firstTokenAt = now;
           state[F.firstTokenAt] = String(this.firstTokenAt);
         }
+        this.meter?.tokens(event.tokenIds.length, now, first);
         this.text += event.text;
         writer.append(this.jobId, event.tokenIds, event.text, state);
         const report = this.progress.tick(event.generated);
         if (report) this.reportProgress(report);
+        checkpointer.tokens(event.generated, now);
       };
-      engine.submit(toGenerationRequest(this.engineId, this.job.data.request, previous.tokenIds), onEvent);
+      const request = toGenerationRequest(this.engineId, this.job.data.request, previous.tokenIds);
+      engine.submit(resumeState ? { ...request, resumeState } : request, onEvent);
       this.submitted = true;
       if (this.cancelRequested) engine.cancel(this.engineId);
     });
@@ -149,7 +190,7 @@ export class JobRun implements ActiveJob {
   private reportProgress(report: ReturnType<ProgressMeter['report']>): void {
     const state = { [F.tokensPerSecond]: String(report.tokens_per_second) };
     this.deps.writer.write(this.jobId, { type: 'progress', ...report }, state).catch((error: unknown) => {
-      this.deps.logger.warn({ jobId: this.jobId, err: error }, 'progress write failed');
+      this.log.warn({ err: error }, 'progress write failed');
     });
   }
 
@@ -158,6 +199,7 @@ export class JobRun implements ActiveJob {
     const finishedAt = Date.now();
     if (ending.type === 'failed') {
       await this.deps.writer.finish(this.jobId, finalRecord({ status: 'failed', message: ending.message, finishedAt }));
+      this.meter?.finished('failed', null, finishedAt);
       // Not retried: the stream already ends with `error`, and a retry would write after a terminal event.
       throw new UnrecoverableError(ending.message);
     }
@@ -171,6 +213,7 @@ export class JobRun implements ActiveJob {
       times: { submittedAt: this.job.data.submittedAt, startedAt, firstTokenAt: this.firstTokenAt, finishedAt },
     });
     await this.deps.writer.finish(this.jobId, record);
+    this.meter?.finished(ending.reason === 'cancelled' ? 'cancelled' : 'completed', ending.reason, finishedAt);
     return record.result!;
   }
 
@@ -181,7 +224,7 @@ export class JobRun implements ActiveJob {
   private async giveBack(): Promise<never> {
     await this.deps.writer.release(this.jobId);
     await this.job.moveToWait(this.token);
-    this.deps.logger.info({ jobId: this.jobId }, 'job handed back to the queue');
+    this.log.info('job handed back to the queue');
     throw new WaitingError();
   }
 }
