@@ -1,19 +1,9 @@
 // The built worker's probe endpoints on HEALTH_PORT (Kubernetes liveness/readiness, infra/k8s).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
+import { freePort } from './helpers/free-port.js';
 import { waitFor } from './helpers/wait.js';
 import { useWorkers } from './helpers/worker-fixture.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 describe('worker with HEALTH_PORT', () => {
   const env: Record<string, string> = {};
