@@ -26,8 +26,8 @@ export function presentedKey(authorization: string | undefined): string | null {
 
 /**
  * Lets a request through when no admin key is configured, or when it presents the key; otherwise
- * answers 401 with a Basic challenge, so a browser asks for it. Stands in for the API-key middleware
- * (API_KEYS with an `admin` flag) until that exists.
+ * answers 401 with a Basic challenge, so a browser asks for it. Admin keys from API_KEYS are not
+ * accepted here yet: the dashboard has its own key.
  */
 export function adminKeyGuard(adminKey: string | undefined): RequestHandler {
   return (req, res, next) => {
