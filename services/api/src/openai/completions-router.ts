@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { Admission } from '../admission/admission.js';
+import { callerOf, canSee } from '../auth/caller.js';
 import type { CompletionContext } from './completion-context.js';
 import { parseEventId, type CompletionRecord } from './completion-record.js';
 import { streamCompletion } from './completion-stream.js';
@@ -93,7 +94,15 @@ async function submit(
 async function resume(options: CompletionsRouterOptions, res: Response, endpoint: OpenAiEndpoint, lastEventId: string) {
   const position = parseEventId(lastEventId);
   const record = await options.records.load(position.completionId);
-  if (!record) throw OpenAiError.notFound('completion', position.completionId, 'Last-Event-ID');
+  // Another key's completion answers as one that does not exist (its jobs carry their owner).
+  const caller = callerOf(res);
+  const visible =
+    record !== null &&
+    (caller.kind === 'open' ||
+      caller.key.admin ||
+      record.jobIds.length === 0 ||
+      canSee(caller, await options.store.jobOwner(record.jobIds[0]!)));
+  if (!record || !visible) throw OpenAiError.notFound('completion', position.completionId, 'Last-Event-ID');
   if (record.meta.endpoint !== endpoint || record.jobIds.length !== position.afterIds.length)
     throw OpenAiError.invalidValue('Last-Event-ID', `the Last-Event-ID is not an event of a stream of this endpoint`);
   res.setHeader(JOB_IDS_HEADER, record.jobIds.join(','));
