@@ -7,18 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import {
-  CompiledModel,
-  type FinishReason,
-  type GenerationEvent,
-  type GenerationRequest,
-  Scheduler,
-} from '@sambay/engine';
-import { loadModelDir, writeModelDir } from '@sambay/engine/model';
-import { type JobRequest, QueueKeys, type StreamEvent } from '@sambay/protocol';
-import { loadTokenizer, type Tokenizer } from '@sambay/tokenizer';
+import { writeModelDir } from '@sambay/engine/model';
+import { QueueKeys, type StreamEvent } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from './helpers/api-process.js';
 import type { BatchAccepted, BatchView, CancelAccepted, ErrorBody, JobAccepted, JobView } from './helpers/api-types.js';
+import { EngineAlone, type JobBody } from './helpers/engine-reference.js';
 import { getJson, postJson, type HttpReply } from './helpers/http.js';
 import { connectRedis, deleteKeys, testPrefix } from './helpers/redis.js';
 import { openSse, type SseEvent } from './helpers/sse-client.js';
@@ -28,84 +21,6 @@ const MAX_BODY_BYTES = 4096;
 const MAX_QUEUE_DEPTH = 5;
 const WORKER_MAX_SEQUENCES = 2;
 const EVENT_ID = /^\d+-\d+$/;
-
-/** The HTTP job fields this file sends (every one explicit, so nothing depends on API defaults). */
-type JobBody = Omit<JobRequest, 'priority' | 'metadata'>;
-
-/** One generation by the engine alone. */
-interface Alone {
-  tokenIds: number[];
-  text: string;
-  reason: FinishReason;
-  promptTokens: number;
-  generatedTokens: number;
-}
-
-/** A Scheduler of one sequence over its own engine: the output of the engine alone, per request. */
-class EngineAlone {
-  private readonly runs = new Map<
-    string,
-    { out: Alone; resolve: (out: Alone) => void; reject: (error: Error) => void }
-  >();
-  private readonly scheduler: Scheduler;
-  private next = 0;
-
-  private constructor(
-    private readonly engine: CompiledModel,
-    tokenizer: Tokenizer,
-  ) {
-    this.scheduler = new Scheduler(engine, tokenizer, {
-      maxSequences: 1,
-      onEvent: (event) => {
-        this.onEvent(event);
-      },
-    });
-  }
-
-  static async load(modelDir: string): Promise<EngineAlone> {
-    const model = await loadModelDir(modelDir);
-    const tokenizer = await loadTokenizer(model.tokenizerPath, model.config);
-    return new EngineAlone(await CompiledModel.create(model), tokenizer);
-  }
-
-  /** Maps the HTTP fields by their documented meaning (written here, not taken from the worker). */
-  run(body: JobBody): Promise<Alone> {
-    const request: GenerationRequest = {
-      id: `alone-${this.next++}`,
-      prompt: body.prompt,
-      maxTokens: body.max_tokens,
-      sampling: { temperature: body.temperature, topP: body.top_p, topK: body.top_k, seed: body.seed },
-      stop: body.stop,
-    };
-    return new Promise((resolve, reject) => {
-      const out: Alone = { tokenIds: [], text: '', reason: 'length', promptTokens: 0, generatedTokens: 0 };
-      this.runs.set(request.id, { out, resolve, reject });
-      this.scheduler.submit(request);
-    });
-  }
-
-  private onEvent(event: GenerationEvent): void {
-    const run = this.runs.get(event.id)!;
-    if (event.type === 'tokens') {
-      run.out.tokenIds.push(...event.tokenIds);
-      run.out.text += event.text;
-    } else if (event.type === 'finished') {
-      Object.assign(run.out, {
-        reason: event.reason,
-        promptTokens: event.promptTokens,
-        generatedTokens: event.generatedTokens,
-      });
-      run.resolve(run.out);
-    } else if (event.type === 'failed') {
-      run.reject(new Error(`engine alone failed: ${event.message}`));
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.scheduler.close();
-    await this.engine.release();
-  }
-}
 
 type TokensEvent = Extract<StreamEvent, { type: 'tokens' }>;
 type DoneEvent = Extract<StreamEvent, { type: 'done' }>;

@@ -1,5 +1,5 @@
 // The HTTP API's JSON bodies as a client sees them, written out here so the tests check the wire
-// format rather than borrow the API's own types (the API package exports none of them).
+// format rather than borrow the API's own types: a change to the wire shape must fail here.
 import type { FinishReason, JobStatus, Timings, Usage } from '@sambay/protocol';
 
 /** Every error: `{"error": {message, type, param, code}}`. */
