@@ -44,6 +44,14 @@ function receive(req: Request, path: string, limits: UploadLimits): Promise<Rece
       return;
     }
     const got: Received = { purpose: null, filename: null, bytes: 0, lines: 0 };
+    // A refused file ends the upload at once: a destroyed file stream does not always let busboy
+    // reach 'close', so waiting for it could leave the client hanging. The rest of the body is
+    // drained so the connection stays usable for the error answer.
+    const fail = (error: Error) => {
+      req.unpipe(parser);
+      req.resume();
+      reject(error);
+    };
     let saving: Promise<void> = Promise.resolve();
     parser.on('field', (name, value) => {
       if (name === 'purpose') got.purpose = value;
@@ -65,15 +73,14 @@ function receive(req: Request, path: string, limits: UploadLimits): Promise<Rece
         if (truncated) throw tooLarge(limits.maxBytes);
         got.lines = counter.lines;
       });
-      // Rejections are awaited at 'close'; this only keeps an early one from being reported unhandled.
-      saving.catch(() => undefined);
+      saving.catch(fail);
     });
     parser.on('close', () => {
       saving.then(() => {
         resolve(got);
       }, reject);
     });
-    parser.on('error', reject);
+    parser.on('error', fail);
     req.on('close', () => {
       if (!req.complete) reject(OpenAiError.invalidValue('file', 'the upload was aborted'));
     });
