@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { finalRecord, QueueKeys, writeFinalState } from '@sambay/protocol';
+import { encodeStreamEvent, finalRecord, QueueKeys, writeFinalState } from '@sambay/protocol';
+import { queueFencedWrite } from '@sambay/worker/streaming/fenced-write';
 import { recordFailure } from '@sambay/worker/processor/failed-job';
 import { TokenStreamWriter } from '@sambay/worker/streaming/token-stream-writer';
 import { readJobStream } from './helpers/job-stream.js';
@@ -72,4 +73,28 @@ test('an attempt whose lock moved on writes nothing more: tokens, checkpoint or 
   assert.equal(await redis.get(keys.jobText(jobId)), 'ab');
   assert.equal(await redis.hget(keys.jobCheckpoint(jobId), 'tokens'), '1');
   assert.equal(await redis.hget(keys.jobState(jobId), 'status'), null);
+});
+
+test('a token chunk sent twice (ioredis resending after a reconnect) is applied once', async () => {
+  const jobId = 'resent';
+  const fence = { keys, jobId, lockToken: '', ttlSeconds: 600 };
+  const chunk = (from: number, ids: number[], text: string) => ({
+    entry: encodeStreamEvent({ type: 'tokens', index: from, token_ids: ids, text }),
+    text,
+    tokens: { from, to: from + ids.length },
+    state: { generated_tokens: String(from + ids.length) },
+  });
+  const pipe = redis.pipeline();
+  queueFencedWrite(pipe, fence, chunk(0, [1, 2], 'ab'));
+  queueFencedWrite(pipe, fence, chunk(2, [3], 'c'));
+  queueFencedWrite(pipe, fence, chunk(2, [3], 'c'));
+  queueFencedWrite(pipe, fence, chunk(3, [4], 'd'));
+  await pipe.exec();
+  assert.deepEqual(await readJobStream(redis, keys, jobId), [
+    { type: 'tokens', index: 0, token_ids: [1, 2], text: 'ab' },
+    { type: 'tokens', index: 2, token_ids: [3], text: 'c' },
+    { type: 'tokens', index: 3, token_ids: [4], text: 'd' },
+  ]);
+  assert.equal(await redis.get(keys.jobText(jobId)), 'abcd');
+  assert.equal(await redis.hget(keys.jobState(jobId), 'stream_tokens'), '4');
 });

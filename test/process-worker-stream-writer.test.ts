@@ -45,7 +45,7 @@ test('tokens of several jobs within one interval go out in one pipelined write, 
   const [a, b] = [await readStream('a'), await readStream('b')];
   assert.deepEqual(a, [{ type: 'tokens', index: 0, token_ids: [...Array(100).keys()], text: 'x'.repeat(100) }]);
   assert.equal(b.length, 1);
-  assert.deepEqual(await redis.hgetall(keys.jobState('b')), { generated_tokens: '100' });
+  assert.deepEqual(await redis.hgetall(keys.jobState('b')), { generated_tokens: '100', stream_tokens: '100' });
   assert.equal(await redis.get(keys.jobText('b')), 'y'.repeat(100));
   await inner.quit();
 });

@@ -18,6 +18,8 @@ export const JobStateField = {
   tokensPerSecond: 'tokens_per_second',
   /** Message of a failed job. */
   error: 'error',
+  /** Tokens in the job's stream; written with each token chunk so a chunk sent twice is applied once. */
+  streamTokens: 'stream_tokens',
   // Written once by the API at submission, so a job stays describable after BullMQ drops it.
   submittedAt: 'submitted_at',
   maxTokens: 'max_tokens',

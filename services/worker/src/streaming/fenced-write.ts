@@ -4,9 +4,16 @@ import { FINAL_STATUSES, JobStateField, type JobStateFields, type QueueKeys } fr
 /**
  * One write of a running job, applied only while the job is unfinished and (when a lock token is
  * given) still held by the writing attempt; otherwise the script answers an error, which the writer
- * records as a failed write. KEYS: state, stream, text, lock. ARGV: lock token ('' = unfenced),
- * text TTL, stream entry field and value ('' value = no entry), text to APPEND ('' = none), then
- * state fields and values.
+ * records as a failed write.
+ *
+ * A token chunk is applied once: the state hash counts the tokens in the stream
+ * (JobStateField.streamTokens) and a chunk starting below that count is skipped. The lock fence
+ * cannot catch this case: when Redis drops the connection after running a write but before
+ * answering, ioredis sends the write again on reconnect, from the same attempt.
+ *
+ * KEYS: state, stream, text, lock. ARGV: lock token ('' = unfenced), text TTL, stream entry field
+ * and value ('' value = no entry), text to APPEND ('' = none), index of the chunk's first token and
+ * of the token after it ('' = not a token chunk), then state fields and values.
  */
 const WRITE_SCRIPT = `
 local status = redis.call('HGET', KEYS[1], '${JobStateField.status}')
@@ -14,12 +21,18 @@ ${FINAL_STATUSES.map((s) => `if status == '${s}' then return redis.error_reply('
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return redis.error_reply('LOCKLOST the job is no longer held by this attempt')
 end
-if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', ARGV[3], ARGV[4]) end
-if ARGV[5] ~= '' then
+local apply = true
+if ARGV[6] ~= '' then
+  local written = tonumber(redis.call('HGET', KEYS[1], '${JobStateField.streamTokens}') or '0')
+  apply = tonumber(ARGV[6]) >= written
+  if apply then redis.call('HSET', KEYS[1], '${JobStateField.streamTokens}', ARGV[7]) end
+end
+if apply and ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', ARGV[3], ARGV[4]) end
+if apply and ARGV[5] ~= '' then
   redis.call('APPEND', KEYS[3], ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[2])
 end
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 return 1
 `;
 
@@ -41,6 +54,8 @@ export interface FencedWrite {
   entry: [string, string] | null;
   /** Text to append to the job's text. */
   text: string;
+  /** For a token chunk: its first token's index and the index after its last. */
+  tokens: { from: number; to: number } | null;
   state: JobStateFields;
 }
 
@@ -68,6 +83,8 @@ export function queueFencedWrite(pipe: ChainableCommander, fence: WriteFence, wr
     field,
     value,
     write.text,
+    write.tokens?.from ?? '',
+    write.tokens?.to ?? '',
     ...state,
   );
 }

@@ -85,7 +85,7 @@ export class TokenStreamWriter {
     const job = this.job(jobId);
     const pipe = this.options.redis.pipeline();
     this.drain(pipe, job);
-    queueFencedWrite(pipe, job.fence, { entry: encodeStreamEvent(event), text: '', state });
+    queueFencedWrite(pipe, job.fence, { entry: encodeStreamEvent(event), text: '', tokens: null, state });
     await this.exec(pipe, [job]);
   }
 
@@ -149,6 +149,7 @@ export class TokenStreamWriter {
     queueFencedWrite(pipe, job.fence, {
       entry: hasTokens ? encodeStreamEvent(event) : null,
       text: job.text,
+      tokens: hasTokens ? { from: job.nextIndex, to: job.nextIndex + job.tokenIds.length } : null,
       state: job.state,
     });
     job.nextIndex += job.tokenIds.length;
