@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   CheckpointError,
+  checkpointLayout,
   ConfigError,
   loadModelDir,
   ModelDirError,
+  parseConfig,
+  planLayers,
   presetConfig,
   readSafetensors,
   writeModelDir,
@@ -22,7 +25,7 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'sambay-model-dir-'));
   valid = join(root, 'valid');
   await writeModelDir(valid, { seed: 7 });
-  weights = await readSafetensors(join(valid, 'model.safetensors'));
+  weights = readSafetensors(join(valid, 'model.safetensors'));
 });
 after(() => rm(root, { recursive: true, force: true }));
 
@@ -39,7 +42,7 @@ async function variant(change: {
   change.tensors?.(w);
   await mkdir(dir);
   await writeFile(join(dir, 'config.json'), change.configText ?? JSON.stringify(change.config?.(config) ?? config));
-  await writeSafetensors(join(dir, 'model.safetensors'), w);
+  writeSafetensors(join(dir, 'model.safetensors'), w);
   return dir;
 }
 
@@ -152,8 +155,8 @@ test('a corrupt safetensors header is a format error, not a crash', async () => 
 test('tensor names are byte-counted: a non-ASCII name round-trips', async () => {
   const file = join(root, 'unicode.safetensors');
   const t = { shape: [3], data: Float32Array.from([1, -2, 0.5]) };
-  await writeSafetensors(file, new Map([['poids.é', t]]));
-  const back = await readSafetensors(file);
+  writeSafetensors(file, new Map([['poids.é', t]]));
+  const back = readSafetensors(file);
   assert.deepEqual(back.get('poids.é'), t);
   const headerLength = Number((await readFile(file)).readBigUInt64LE(0));
   assert.equal(headerLength % 8, 0, 'tensor data stays 8-byte aligned');
@@ -221,7 +224,7 @@ test('a sharded checkpoint (model.safetensors.index.json) loads', async () => {
   const weightMap: Record<string, string> = {};
   for (const [i, shard] of shards.entries()) {
     const file = `model-0000${i + 1}-of-00002.safetensors`;
-    await writeSafetensors(join(dir, file), new Map(shard.map((name) => [name, weights.get(name)!])));
+    writeSafetensors(join(dir, file), new Map(shard.map((name) => [name, weights.get(name)!])));
     for (const name of shard) weightMap[name] = file;
   }
   await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
@@ -245,4 +248,60 @@ test('critic_head tensors and a tied lm_head are accepted and ignored', async ()
 
 test('presets: unknown names list the valid ones', () => {
   assert.throws(() => presetConfig('huge'), /unknown preset "huge"; choose one of tiny, small/);
+});
+
+test('the published Phi-4-mini-flash config.json: every field read or knowingly ignored, its exact shapes', () => {
+  const raw = presetConfig('phi4-mini-flash');
+  const config = parseConfig(raw);
+  assert.deepEqual(config.unknownFields, []);
+  assert.equal(config.headDim, 64);
+  assert.equal(config.mamba.dtRank, 160);
+  assert.equal(config.mamba.dInner, 5120);
+  const plan = planLayers(config);
+  assert.equal(plan.kvSourceLayer, 17);
+  assert.equal(plan.memoryLayer, 16);
+  const params = [...checkpointLayout(config, plan).values()].reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0);
+  assert.ok(Math.abs(params / 1e9 - 3.85) < 0.05, `${(params / 1e9).toFixed(2)} B parameters`);
+  assert.deepEqual(parseConfig({ ...raw, rope_scaling: null }).unknownFields, ['rope_scaling']);
+});
+
+test('a second full-attention layer beside a cross-decoder is a named config error', () => {
+  const raw = { ...presetConfig('tiny') };
+  raw.layer_types = [
+    'mamba',
+    'full_attention',
+    'mamba',
+    'full_attention',
+    'gmu',
+    'cross_attention',
+    'gmu',
+    'cross_attention',
+  ];
+  assert.throws(() => planLayers(parseConfig(raw)), {
+    name: 'ConfigError',
+    field: 'layer_types[1]',
+    message: /second full-attention layer; with a cross-decoder, only layer 3/,
+  });
+});
+
+test('the writer streams bf16 shards with an index, which load back as the bf16-rounded weights', async () => {
+  const dir = join(root, 'bf16-shards');
+  await writeModelDir(dir, { seed: 7, dtype: 'BF16', shardBytes: 256 * 1024 });
+  const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8')) as {
+    weight_map: Record<string, string>;
+  };
+  const shards = new Set(Object.values(index.weight_map));
+  assert.ok(shards.size >= 2, `${shards.size} shards`);
+  assert.ok([...shards].every((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)));
+  const model = await loadModelDir(dir);
+  for (const [name, t] of weights) {
+    const got = model.weights.get(name)!.data;
+    t.data.forEach((v, i) => {
+      assert.ok(Math.abs(got[i]! - v) <= 2 ** -8 * Math.abs(v) * 1.01, `${name}[${i}]: ${got[i]} vs ${v}`);
+    });
+  }
+  assert.deepEqual(JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8')), {
+    bos_token_id: 256,
+    eos_token_id: 257,
+  });
 });

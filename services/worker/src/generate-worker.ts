@@ -55,6 +55,8 @@ export class GenerateWorker {
       maxSequences: config.WORKER_MAX_SEQUENCES,
       stateBudgetBytes: config.WORKER_STATE_BUDGET_BYTES,
       executionProvider: config.EXECUTION_PROVIDER,
+      weights: config.MODEL_WEIGHTS,
+      compileDir: config.MODEL_COMPILE_DIR,
     });
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -140,6 +142,7 @@ export class GenerateWorker {
         prefix: keys.prefix,
         concurrency: config.WORKER_MAX_SEQUENCES,
         modelDir: config.MODEL_DIR,
+        weights: config.MODEL_WEIGHTS,
       },
       'worker ready',
     );

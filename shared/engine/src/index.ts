@@ -23,3 +23,5 @@ export type { SamplingParams } from './sampling/sampling-params.js';
 export type { BatchOptions, SequenceBatch } from './state/sequence-batch.js';
 export { EmptyPromptError, StateConfigMismatchError, StateFormatError, StepTokensError } from './state/state-errors.js';
 export { stateBlocks, stateByteSize, stateLayout } from './state/state-layout.js';
+export { dequantize, quantizeBlockwise, type QuantizedWeight, type WeightBits } from './graph/weights/quantize.js';
+export { WEIGHT_MODES, type WeightMode } from './graph/weights/weight-file.js';

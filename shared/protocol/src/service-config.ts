@@ -15,6 +15,16 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   MODEL_DIR: z.string().default('.models/tiny'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+  /**
+   * How the worker holds the model's linear weights and embedding: f32, or weight-only blockwise
+   * int8 / int4 (4x / 8x smaller, faster at small batch, less exact: docs/model.md#weight-modes).
+   */
+  MODEL_WEIGHTS: z.enum(['f32', 'int8', 'int4']).default('f32'),
+  /**
+   * Where the worker writes the compiled graphs and weights file (external data, memory-mapped);
+   * unset: a temporary directory removed when the worker stops.
+   */
+  MODEL_COMPILE_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Jobs waiting in the queue beyond which POST /v1/jobs answers 429. */
   MAX_QUEUE_DEPTH: int(10_000),

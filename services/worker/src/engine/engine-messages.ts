@@ -7,6 +7,8 @@ export interface EngineThreadData {
   /** Bytes of cached state the engine's sequences may take (scheduler admission). */
   stateBudgetBytes: number;
   executionProvider: 'cpu' | 'cuda' | 'webgpu';
+  weights: 'f32' | 'int8' | 'int4';
+  compileDir: string | undefined;
 }
 
 /** Main thread -> engine thread. */

@@ -49,6 +49,8 @@ try {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
     executionProvider: data.executionProvider,
+    weights: data.weights,
+    ...(data.compileDir ? { compileDir: data.compileDir } : {}),
     onEvent: emit,
   });
   readStats = () => scheduler.stats();

@@ -10,7 +10,7 @@ import { gmu } from './blocks/gmu-block.js';
 import { mambaDecode } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { presentName } from './io-names.js';
-import { GraphBuilder } from './onnx/onnx-builder.js';
+import { GraphBuilder, type WeightResolver } from './onnx/onnx-builder.js';
 import { additiveMask, squeeze, unsqueeze } from './onnx/ops.js';
 import { cacheInputs, cachedCount, mambaInputs, writtenRows } from './state-io.js';
 
@@ -24,9 +24,9 @@ import { cacheInputs, cachedCount, mambaInputs, writtenRows } from './state-io.j
  * its own new row's score in (differential-attention.ts); the cross layers do the same over the
  * shared layer's cache and new row.
  */
-export function buildDecodeGraph(spec: ModelSpec): Uint8Array {
+export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint8Array {
   const { config: c, plan } = spec;
-  const g = new GraphBuilder('sambay_decode', (name) => spec.weights.get(name));
+  const g = new GraphBuilder('sambay_decode', weights);
   const ids = g.input('input_ids', 'int64', ['batch']);
   const pastLengths = g.input('past_lengths', 'int64', ['batch']);
 

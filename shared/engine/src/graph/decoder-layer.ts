@@ -2,13 +2,13 @@ import type { ModelConfig } from '../model/config.js';
 import { layerNorm } from './blocks/layer-norm.js';
 import { mlp } from './blocks/mlp.js';
 import type { GraphBuilder } from './onnx/onnx-builder.js';
-import { linear, squeeze } from './onnx/ops.js';
+import { gatherRows, linear, squeeze } from './onnx/ops.js';
 
 /** Checkpoint prefix of a layer's mixer weights. */
 export const mixerPrefix = (layer: number) => `model.layers.${layer}.attn.`;
 
 /** Token embeddings. ids [...] int64 -> [..., d]. */
-export const embed = (g: GraphBuilder, ids: string) => g.op1('Gather', [g.param('model.embed_tokens.weight'), ids]);
+export const embed = (g: GraphBuilder, ids: string) => gatherRows(g, 'model.embed_tokens.weight', ids);
 
 /** Pre-norm residual layer: x += mixer(LN1(x)); x += MLP(LN2(x)). x [B, S, d]. */
 export function residualLayer(

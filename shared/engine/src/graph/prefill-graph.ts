@@ -12,7 +12,7 @@ import { gmu } from './blocks/gmu-block.js';
 import { mambaPrefill } from './blocks/mamba-block.js';
 import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { presentName } from './io-names.js';
-import { GraphBuilder } from './onnx/onnx-builder.js';
+import { GraphBuilder, type WeightResolver } from './onnx/onnx-builder.js';
 import { additiveMask, dimOf, range, reshape, unsqueeze } from './onnx/ops.js';
 import { cacheInputs, cachedCount, mambaInputs, writtenRows } from './state-io.js';
 
@@ -114,9 +114,9 @@ function selfMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string,
   return differentialAttention(g, p, i, c, q, cached, fresh);
 }
 
-export function buildPrefillGraph(spec: ModelSpec): Uint8Array {
+export function buildPrefillGraph(spec: ModelSpec, weights: WeightResolver): Uint8Array {
   const { config: c, plan } = spec;
-  const g = new GraphBuilder('sambay_prefill', (name) => spec.weights.get(name));
+  const g = new GraphBuilder('sambay_prefill', weights);
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
   const lengths = g.input('lengths', 'int64', ['batch']);
   const past = g.input('past_lengths', 'int64', ['batch']);

@@ -32,7 +32,58 @@ export interface ModelConfig {
   eosTokenIds: number[];
   /** Explicit per-layer plan (config.json `layer_types`); null means the SambaY rules decide. */
   layerTypes: LayerKind[] | null;
+  /** Fields this engine neither reads nor knowingly ignores (the loader reports them). */
+  unknownFields: string[];
 }
+
+/** Every config.json field read above, plus the tokenizer fields read by @sambay/tokenizer. */
+const READ_FIELDS = [
+  'model_type',
+  'hidden_act',
+  'hidden_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'intermediate_size',
+  'sliding_window',
+  'mb_per_layer',
+  'mamba_d_state',
+  'mamba_d_conv',
+  'mamba_expand',
+  'mamba_dt_rank',
+  'mamba_conv_bias',
+  'mamba_proj_bias',
+  'mlp_bias',
+  'lm_head_bias',
+  'layer_norm_eps',
+  'tie_word_embeddings',
+  'layer_types',
+  'vocab_size',
+  'eos_token_id',
+  'bos_token_id',
+];
+
+/**
+ * Fields of the published config.json that do not change inference here, and why:
+ * Hugging Face loading metadata; training-only dropout and init; `use_cache` (this engine always
+ * caches); `max_position_embeddings` (NoPE: there is no position table, a context is bounded by the
+ * worker's state budget instead); `pad_token_id` (batches are padded by lengths, not a token);
+ * `torch_dtype` (every dtype is converted at load).
+ */
+const IGNORED_FIELDS = [
+  '_name_or_path',
+  'architectures',
+  'auto_map',
+  'transformers_version',
+  'torch_dtype',
+  'initializer_range',
+  'attention_dropout',
+  'embd_pdrop',
+  'resid_pdrop',
+  'use_cache',
+  'max_position_embeddings',
+  'pad_token_id',
+];
 
 type Json = Record<string, unknown>;
 
@@ -173,5 +224,6 @@ export function parseConfig(raw: unknown): ModelConfig {
     layerNormEps: positive(json, 'layer_norm_eps', 1e-5),
     tieWordEmbeddings,
     layerTypes: types,
+    unknownFields: Object.keys(json).filter((f) => !READ_FIELDS.includes(f) && !IGNORED_FIELDS.includes(f)),
   };
 }

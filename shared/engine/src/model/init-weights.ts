@@ -1,7 +1,7 @@
 import { checkpointLayout } from './checkpoint-layout.js';
 import type { ModelConfig } from './config.js';
 import type { LayerPlan } from './layer-plan.js';
-import { tensor, type Weights } from './tensor.js';
+import { tensor, type Tensor, type Weights } from './tensor.js';
 
 /** mulberry32: a tiny seeded PRNG, so a seed names the same weights on every machine. */
 function uniformSource(seed: number): () => number {
@@ -27,9 +27,13 @@ const inverseSoftplus = (y: number) => Math.log(Math.expm1(y));
  * layers (matrices ~ N(0, 1/fan_in)), with Mamba's usual A = 1..N and dt in [1e-3, 1e-1].
  */
 export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number): Weights {
+  return new Map(generateWeights(config, plan, seed));
+}
+
+/** `initWeights` one tensor at a time, in checkpoint-layout order (for checkpoints larger than memory). */
+export function* generateWeights(config: ModelConfig, plan: LayerPlan, seed: number): Generator<[string, Tensor]> {
   const normal = normalSource(seed);
   const uniform = uniformSource(seed ^ 0x9e3779b9);
-  const weights: Weights = new Map();
   for (const [name, shape] of checkpointLayout(config, plan)) {
     const t = tensor(shape);
     const last = name.split('.').at(-1)!;
@@ -51,7 +55,6 @@ export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number):
       const std = 1 / Math.sqrt(fanIn);
       fill(() => std * normal());
     }
-    weights.set(name, t);
+    yield [name, t];
   }
-  return weights;
 }

@@ -65,6 +65,15 @@ export function planLayers(config: ModelConfig): LayerPlan {
   if (hasCross && kvSourceLayer < 0) {
     throw new ConfigError('layer_types', 'has cross-attention layers but no full-attention layer before them');
   }
+  // A decoder-hybrid-decoder keeps one growing K/V cache, the one its cross-decoder reuses; a second
+  // full-attention layer would cache a context-long K/V that nothing shares.
+  const extraFull = kinds.findIndex((k, i) => k === 'full_attention' && i < crossStart && i !== kvSourceLayer);
+  if (hasCross && extraFull >= 0) {
+    throw new ConfigError(
+      `layer_types[${extraFull}]`,
+      `is a second full-attention layer; with a cross-decoder, only layer ${kvSourceLayer} (whose K/V it reuses) may be one`,
+    );
+  }
   const layers = kinds.map((kind, index): LayerSpec => ({
     index,
     kind,

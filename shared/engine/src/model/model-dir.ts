@@ -1,15 +1,16 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkpointLayout, isIgnoredTensor } from './checkpoint-layout.js';
+import { CheckpointWeights } from './checkpoint.js';
 import { parseConfig } from './config.js';
 import { planLayers } from './layer-plan.js';
 import { CheckpointError, ModelDirError } from './model-errors.js';
 import type { ModelSpec } from './model-spec.js';
-import { readSafetensors } from './safetensors.js';
-import type { Weights } from './tensor.js';
+import { SafetensorsFile } from './safetensors.js';
 
-/** A model directory in the Hugging Face layout, validated and loaded to f32. */
+/** A model directory in the Hugging Face layout, validated; tensors are read when compiled. */
 export interface LoadedModel extends ModelSpec {
+  weights: CheckpointWeights;
   dir: string;
   /** dir/tokenizer.json when present; the byte-level tokenizer is used otherwise. */
   tokenizerPath: string | null;
@@ -35,10 +36,10 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-/** model.safetensors, or the shards a model.safetensors.index.json maps names to. */
-async function readCheckpoint(dir: string): Promise<Weights> {
+/** model.safetensors, or the shards a model.safetensors.index.json maps names to, opened (headers only). */
+async function openShards(dir: string): Promise<SafetensorsFile[]> {
   const single = join(dir, 'model.safetensors');
-  if (await exists(single)) return readSafetensors(single);
+  if (await exists(single)) return [SafetensorsFile.open(single)];
   const indexPath = join(dir, 'model.safetensors.index.json');
   if (!(await exists(indexPath))) {
     throw new ModelDirError(`${dir}: no model.safetensors (nor model.safetensors.index.json for a sharded checkpoint)`);
@@ -51,35 +52,43 @@ async function readCheckpoint(dir: string): Promise<Weights> {
   if (![...shards].every((shard) => typeof shard === 'string')) {
     throw new ModelDirError(`${indexPath}: \`weight_map\` must map tensor names to shard file names`);
   }
-  const weights: Weights = new Map();
-  for (const shard of shards as Set<string>) {
-    const shardPath = join(dir, shard);
-    if (!(await exists(shardPath))) throw new ModelDirError(`${indexPath}: shard ${shard} is missing`);
-    for (const [name, t] of await readSafetensors(shardPath)) weights.set(name, t);
+  const files: SafetensorsFile[] = [];
+  try {
+    for (const shard of shards as Set<string>) {
+      const shardPath = join(dir, shard);
+      if (!(await exists(shardPath))) throw new ModelDirError(`${indexPath}: shard ${shard} is missing`);
+      files.push(SafetensorsFile.open(shardPath));
+    }
+  } catch (error) {
+    for (const file of files) file.close();
+    throw error;
   }
-  return weights;
+  return files;
 }
 
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
-/** Every tensor the layout names, of the right shape, and nothing unexpected; ignored extras are dropped. */
-function validateWeights(weights: Weights, spec: Omit<ModelSpec, 'weights'>): Weights {
+/**
+ * Every tensor the layout names, of the right shape, and nothing unexpected; ignored extras are
+ * left out. Checked from the headers alone, before any tensor is read.
+ */
+function checkpointWeights(files: SafetensorsFile[], spec: Omit<ModelSpec, 'weights'>): CheckpointWeights {
+  const fileOf = new Map<string, SafetensorsFile>();
+  for (const file of files) for (const name of file.names()) fileOf.set(name, file);
   const layout = checkpointLayout(spec.config, spec.plan);
   for (const [name, shape] of [...layout].sort(([a], [b]) => a.localeCompare(b))) {
-    const found = weights.get(name);
+    const found = fileOf.get(name)?.shape(name);
     if (!found)
       throw new CheckpointError('missing', name, `missing tensor \`${name}\` (expected shape ${shapeText(shape)})`);
-    if (found.shape.length !== shape.length || found.shape.some((n, i) => n !== shape[i])) {
+    if (found.length !== shape.length || found.some((n, i) => n !== shape[i])) {
       throw new CheckpointError(
         'shape',
         name,
-        `tensor \`${name}\` has shape ${shapeText(found.shape)}, expected ${shapeText(shape)}`,
+        `tensor \`${name}\` has shape ${shapeText(found)}, expected ${shapeText(shape)}`,
       );
     }
   }
-  const unexpected = [...weights.keys()]
-    .sort()
-    .find((name) => !layout.has(name) && !isIgnoredTensor(name, spec.config));
+  const unexpected = [...fileOf.keys()].sort().find((name) => !layout.has(name) && !isIgnoredTensor(name, spec.config));
   if (unexpected) {
     throw new CheckpointError(
       'unexpected',
@@ -87,14 +96,21 @@ function validateWeights(weights: Weights, spec: Omit<ModelSpec, 'weights'>): We
       `unexpected tensor \`${unexpected}\`: the layer plan has no place for it`,
     );
   }
-  return new Map([...weights].filter(([name]) => layout.has(name)));
+  return new CheckpointWeights(files, new Map([...fileOf].filter(([name]) => layout.has(name))));
 }
 
 /** Loads and validates config.json and the checkpoint; every error names what is wrong. */
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
   const config = parseConfig(await readJson(join(dir, 'config.json'), 'config.json'));
   const plan = planLayers(config);
-  const weights = validateWeights(await readCheckpoint(dir), { config, plan });
+  const files = await openShards(dir);
+  let weights: CheckpointWeights;
+  try {
+    weights = checkpointWeights(files, { config, plan });
+  } catch (error) {
+    for (const file of files) file.close();
+    throw error;
+  }
   const tokenizerPath = join(dir, 'tokenizer.json');
   return { dir, config, plan, weights, tokenizerPath: (await exists(tokenizerPath)) ? tokenizerPath : null };
 }

@@ -1,10 +1,10 @@
 import type { ModelConfig } from './config.js';
 import type { LayerPlan } from './layer-plan.js';
-import type { Weights } from './tensor.js';
+import type { WeightSource } from './tensor.js';
 
-/** Everything needed to run a model: validated config, its layer plan, and f32 weights. */
+/** Everything needed to run a model: validated config, its layer plan, and its weights (in memory or on disk). */
 export interface ModelSpec {
   config: ModelConfig;
   plan: LayerPlan;
-  weights: Weights;
+  weights: WeightSource;
 }

@@ -43,6 +43,52 @@ const PRESETS: Record<string, Record<string, unknown>> = {
   },
 };
 
+/**
+ * config.json of microsoft/Phi-4-mini-flash-reasoning, field for field as published (3.8 B
+ * parameters; 7.7 GB in bf16). For benchmarks with random weights: `init-model --preset
+ * phi4-mini-flash --dtype bf16`. Its tokenizer is not the byte tokenizer: without a tokenizer.json
+ * the byte tokenizer serves ids 0-257 of its vocabulary.
+ */
+PRESETS['phi4-mini-flash'] = {
+  _name_or_path: 'Phi4-mini-flash-reasoning',
+  architectures: ['Phi4FlashForCausalLM'],
+  attention_dropout: 0.0,
+  auto_map: {
+    AutoConfig: 'configuration_phi4flash.Phi4FlashConfig',
+    AutoModelForCausalLM: 'modeling_phi4flash.Phi4FlashForCausalLM',
+  },
+  bos_token_id: 199999,
+  embd_pdrop: 0.0,
+  eos_token_id: 199999,
+  hidden_act: 'silu',
+  hidden_size: 2560,
+  initializer_range: 0.02,
+  intermediate_size: 10240,
+  layer_norm_eps: 1e-5,
+  lm_head_bias: false,
+  mamba_conv_bias: true,
+  mamba_d_conv: 4,
+  mamba_d_state: 16,
+  mamba_dt_rank: 160,
+  mamba_expand: 2,
+  mamba_proj_bias: false,
+  max_position_embeddings: 262144,
+  mb_per_layer: 2,
+  mlp_bias: false,
+  model_type: 'phi4flash',
+  num_attention_heads: 40,
+  num_hidden_layers: 32,
+  num_key_value_heads: 20,
+  pad_token_id: 199999,
+  resid_pdrop: 0.0,
+  sliding_window: 512,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.46.1',
+  use_cache: true,
+  vocab_size: 200064,
+};
+
 export const PRESET_NAMES = Object.keys(PRESETS);
 
 export class UnknownPresetError extends EngineError {

@@ -4,8 +4,18 @@ export interface Tensor {
   data: Float32Array;
 }
 
-/** Checkpoint tensors by their Hugging Face names. */
+/** Checkpoint tensors by their Hugging Face names, held in memory. */
 export type Weights = Map<string, Tensor>;
+
+/**
+ * Checkpoint tensors by their Hugging Face names, wherever they are: a `Weights` map, or a
+ * checkpoint on disk read one tensor per `get` (checkpoint.ts), so a model larger than memory can be
+ * compiled. `get` returns f32 values; nothing is cached.
+ */
+export interface WeightSource {
+  get(name: string): Tensor | undefined;
+  keys(): Iterable<string>;
+}
 
 export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 

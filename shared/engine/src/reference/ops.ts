@@ -1,5 +1,5 @@
 import { CheckpointError } from '../model/model-errors.js';
-import type { Tensor, Weights } from '../model/tensor.js';
+import type { Tensor, WeightSource } from '../model/tensor.js';
 
 /**
  * The few numeric primitives the reference forward pass is written in. Plain loops over
@@ -69,7 +69,7 @@ export function add(a: Float32Array, b: Float32Array): Float32Array {
 }
 
 /** A checkpoint tensor by name; a typed error when the spec lacks it. */
-export function weight(weights: Weights, name: string): Tensor {
+export function weight(weights: WeightSource, name: string): Tensor {
   const t = weights.get(name);
   if (!t) throw new CheckpointError('missing', name, `reference forward: tensor \`${name}\` is missing`);
   return t;

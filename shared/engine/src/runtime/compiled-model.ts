@@ -1,6 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { buildDecodeGraph } from '../graph/decode-graph.js';
+import type { WeightResolver } from '../graph/onnx/onnx-builder.js';
 import { buildPrefillGraph } from '../graph/prefill-graph.js';
+import { writeWeightFile, type WeightMode } from '../graph/weights/weight-file.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import type { Feeds, ModelRunner } from '../state/model-runner.js';
 import { SequenceBatch, type BatchOptions } from '../state/sequence-batch.js';
@@ -14,20 +19,64 @@ export interface RuntimeOptions {
   executionProvider?: 'cpu' | 'cuda' | 'webgpu';
   /** Threads ORT uses inside one op. @defaultValue ORT's choice (the number of cores) */
   intraOpThreads?: number;
+  /**
+   * How linear weights and the embedding are held: f32, or weight-only blockwise int8 / int4
+   * (MatMulNBits; activations stay f32). @defaultValue 'f32'
+   */
+  weights?: WeightMode;
+  /**
+   * Where the compiled graphs and their weights file are written; given, the model is compiled to
+   * files whatever its size. @defaultValue a new temporary directory, removed on release (small f32
+   * models in memory are compiled in memory)
+   */
+  compileDir?: string;
+  /**
+   * The graph decode steps run: the decode graph in a session of its own, or the prefill graph on
+   * one-token chunks, which keeps one copy of the weights. @defaultValue 'decode' for weights up
+   * to 256 MiB, 'prefill' above
+   */
+  decodeGraph?: 'decode' | 'prefill';
 }
 
 /**
- * A model compiled for onnxruntime: the prefill and decode graphs built from the spec and one ORT
- * session for each, created once. Batches made by `newBatch` share the sessions.
- * Each session holds its own copy of the weights (2x weight memory); sharing them is future work.
+ * Weights up to this size are compiled into the graphs in memory; larger ones (and every quantized
+ * model) go to a weights file the graphs read as ONNX external data, which onnxruntime maps instead
+ * of copying and which has no 2 GB protobuf limit.
+ */
+const IN_MEMORY_WEIGHT_BYTES = 256 * 2 ** 20;
+
+/**
+ * Up to this size the decode graph gets a session of its own. Each session prepacks its own copy of
+ * the f32 matrices, so above it the prefill graph, run on one-token chunks, also decodes: one copy
+ * of the weights, for a few more small ops per step (docs/model.md#weights-in-memory).
+ */
+const SEPARATE_DECODE_WEIGHT_BYTES = 256 * 2 ** 20;
+
+/** Total bytes of weights held in memory. */
+function f32Bytes(spec: ModelSpec): number {
+  let bytes = 0;
+  for (const name of spec.weights.keys()) bytes += spec.weights.get(name)!.data.byteLength;
+  return bytes;
+}
+
+interface Compiled {
+  prefill: ort.InferenceSession;
+  decode: ort.InferenceSession | null;
+  /** A directory this model made and removes on release. */
+  ownDir: string | null;
+  weightBytes: number;
+}
+
+/**
+ * A model compiled for onnxruntime: the prefill graph (and, for small models, a decode graph) built
+ * from the spec, one ORT session for each, created once. Batches made by `newBatch` share them.
  */
 export class CompiledModel implements ModelRunner {
   private released = false;
 
   private constructor(
     readonly spec: ModelSpec,
-    private readonly prefillSession: ort.InferenceSession,
-    private readonly decodeSession: ort.InferenceSession,
+    private readonly compiled: Compiled,
   ) {}
 
   static async create(spec: ModelSpec, options: RuntimeOptions = {}): Promise<CompiledModel> {
@@ -35,9 +84,21 @@ export class CompiledModel implements ModelRunner {
       executionProviders: [options.executionProvider ?? 'cpu'],
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
     };
-    const prefill = await ort.InferenceSession.create(buildPrefillGraph(spec), sessionOptions);
-    const decode = await ort.InferenceSession.create(buildDecodeGraph(spec), sessionOptions);
-    return new CompiledModel(spec, prefill, decode);
+    const mode = options.weights ?? 'f32';
+    const inMemory =
+      mode === 'f32' &&
+      options.compileDir === undefined &&
+      spec.weights instanceof Map &&
+      f32Bytes(spec) <= IN_MEMORY_WEIGHT_BYTES;
+    const compiled = inMemory
+      ? await compileInMemory(spec, options, sessionOptions)
+      : await compileToFiles(spec, mode, options, sessionOptions);
+    return new CompiledModel(spec, compiled);
+  }
+
+  /** Bytes of the weights as the graphs hold them (f32 or quantized). */
+  get weightBytes(): number {
+    return this.compiled.weightBytes;
   }
 
   newBatch(options: BatchOptions = {}): SequenceBatch {
@@ -46,17 +107,27 @@ export class CompiledModel implements ModelRunner {
   }
 
   prefill(feeds: Feeds): Promise<Feeds> {
-    return this.run(this.prefillSession, feeds);
+    return this.run(this.compiled.prefill, feeds);
   }
 
+  /** One token per slot; through the prefill graph as chunks of one when there is no decode graph. */
   decode(feeds: Feeds): Promise<Feeds> {
-    return this.run(this.decodeSession, feeds);
+    if (this.compiled.decode) return this.run(this.compiled.decode, feeds);
+    const ids = feeds.input_ids!;
+    const batch = ids.dims[0]!;
+    return this.run(this.compiled.prefill, {
+      ...feeds,
+      input_ids: new ort.Tensor('int64', ids.data as BigInt64Array, [batch, 1]),
+      lengths: new ort.Tensor('int64', new BigInt64Array(batch).fill(1n), [batch]),
+    });
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await Promise.all([this.prefillSession.release(), this.decodeSession.release()]);
+    const { prefill, decode, ownDir } = this.compiled;
+    await Promise.all([prefill.release(), decode?.release()]);
+    if (ownDir) await rm(ownDir, { recursive: true, force: true });
   }
 
   private async run(session: ort.InferenceSession, feeds: Feeds): Promise<Feeds> {
@@ -66,5 +137,52 @@ export class CompiledModel implements ModelRunner {
 
   private checkLive(): void {
     if (this.released) throw new ModelReleasedError();
+  }
+}
+
+const ownDecodeGraph = (options: RuntimeOptions, weightBytes: number) =>
+  (options.decodeGraph ?? (weightBytes <= SEPARATE_DECODE_WEIGHT_BYTES ? 'decode' : 'prefill')) === 'decode';
+
+async function compileInMemory(
+  spec: ModelSpec,
+  options: RuntimeOptions,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+): Promise<Compiled> {
+  const weights: WeightResolver = (name) => spec.weights.get(name);
+  const weightBytes = f32Bytes(spec);
+  const decode = ownDecodeGraph(options, weightBytes) ? buildDecodeGraph(spec, weights) : null;
+  return {
+    prefill: await ort.InferenceSession.create(buildPrefillGraph(spec, weights), sessionOptions),
+    decode: decode && (await ort.InferenceSession.create(decode, sessionOptions)),
+    ownDir: null,
+    weightBytes,
+  };
+}
+
+/** Weights file + graph files in `dir`; sessions load them by path, so the weights are mapped. */
+async function compileToFiles(
+  spec: ModelSpec,
+  mode: WeightMode,
+  options: RuntimeOptions,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+): Promise<Compiled> {
+  const ownDir = options.compileDir ? null : await mkdtemp(join(tmpdir(), 'sambay-compiled-'));
+  const target = options.compileDir ?? ownDir!;
+  try {
+    const file = writeWeightFile(join(target, 'weights.bin'), spec.weights, mode);
+    const weights: WeightResolver = (name) => file.weights.get(name);
+    const session = async (name: string, graph: Uint8Array) => {
+      const path = join(target, name);
+      await writeFile(path, graph);
+      return ort.InferenceSession.create(path, sessionOptions);
+    };
+    const prefill = await session('prefill.onnx', buildPrefillGraph(spec, weights));
+    const decode = ownDecodeGraph(options, file.bytes)
+      ? await session('decode.onnx', buildDecodeGraph(spec, weights))
+      : null;
+    return { prefill, decode, ownDir, weightBytes: file.bytes };
+  } catch (error) {
+    if (ownDir) await rm(ownDir, { recursive: true, force: true });
+    throw error;
   }
 }

@@ -1,4 +1,5 @@
 import { EngineError } from '../../errors/engine-error.js';
+import { WEIGHT_MODES, type WeightMode } from '../../graph/weights/weight-file.js';
 
 /** A command line the CLI cannot act on; printed with the usage and exit code 2. */
 export class UsageError extends EngineError {
@@ -33,4 +34,13 @@ export function idList(raw: string, name: string): number[] {
     throw new UsageError(`--${name} must be a comma-separated list of token ids, got ${JSON.stringify(raw)}`);
   }
   return ids;
+}
+
+/** `--weights f32|int8|int4`: how the model's linear weights are held. */
+export function weightModeOption(values: Record<string, unknown>): WeightMode {
+  const raw = values.weights ?? 'f32';
+  if (!(WEIGHT_MODES as readonly unknown[]).includes(raw)) {
+    throw new UsageError(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as WeightMode;
 }

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import type { GenerationEvent } from '../../generation/generation-request.js';
 import { loadScheduler } from '../../generation/load-scheduler.js';
-import { numberOption, requireOption } from './args.js';
+import { numberOption, requireOption, weightModeOption } from './args.js';
 
 export const generateUsage =
-  'sambay generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--stop STR]...';
+  'sambay generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--stop STR]... [--weights f32|int8|int4]';
 
 /** Streams the completion to stdout as it is produced; a summary line goes to stderr. */
 export async function generate(argv: string[]): Promise<void> {
@@ -19,12 +19,14 @@ export async function generate(argv: string[]): Promise<void> {
       'top-k': { type: 'string' },
       seed: { type: 'string' },
       stop: { type: 'string', multiple: true },
+      weights: { type: 'string' },
     },
   });
   const prompt = requireOption(values, 'prompt');
   let outcome: GenerationEvent | undefined;
   const scheduler = await loadScheduler(requireOption(values, 'model'), {
     maxSequences: 1,
+    weights: weightModeOption(values),
     onEvent: (event) => {
       if (event.type === 'tokens') process.stdout.write(event.text);
       else if (event.type === 'finished' || event.type === 'failed') outcome = event;

@@ -1,5 +1,6 @@
 import onnxProto, { type onnx as OnnxTypes } from 'onnx-proto';
 import type { Tensor } from '../../model/tensor.js';
+import type { FileRange, StoredWeight } from '../weights/weight-file.js';
 
 const { onnx } = onnxProto;
 
@@ -9,16 +10,17 @@ const { onnx } = onnxProto;
  * `g.op('MatMul', [a, b])` adds a node and returns its output names. Values are named under the
  * current scope (`layers.3.mamba/MatMul_12`), so any value in a profile traces back to a block.
  *
- * The model is encoded as one protobuf in memory and handed to `InferenceSession.create(bytes)`.
- * Protobuf messages are limited to 2 GB, so checkpoints larger than that need ONNX external data
- * (initializers stored outside the proto); that is future work.
+ * Checkpoint weights are either held in the protobuf (a model resolved from memory: small, used by
+ * tests and benchmarks) or ONNX external data in the compiled model's weights file (weight-file.ts):
+ * protobuf messages are limited to 2 GB, and onnxruntime memory-maps external data instead of
+ * copying it.
  */
 export const OPSET = 18;
 /** onnxruntime's contrib-op domain (FusedMatMul: a MatMul that transposes operands by strides, no copy). */
 export const CONTRIB_DOMAIN = 'com.microsoft';
 const IR_VERSION = 8;
 
-export type ElemType = 'float32' | 'int64' | 'bool';
+export type ElemType = 'float32' | 'int64' | 'bool' | 'uint8';
 /** A dimension: a fixed size or a symbolic name such as 'batch'. */
 export type Dim = number | string;
 
@@ -26,7 +28,28 @@ const ELEM_TYPES: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  uint8: onnx.TensorProto.DataType.UINT8,
 };
+
+/** A weight as a graph sees it: values in memory, or a place in the weights file. */
+export type ParamValue = Tensor | StoredWeight;
+
+/** Looks up a weight by its Hugging Face checkpoint name. */
+export type WeightResolver = (name: string) => ParamValue | undefined;
+
+/** A blockwise-quantized weight (weights/quantize.ts has the layout): its scales and attributes. */
+export interface QuantizedParam {
+  /** f32 [N, K / blockSize]. */
+  scales: string;
+  n: number;
+  k: number;
+  bits: number;
+  blockSize: number;
+  /** Adds the data as MatMulNBits reads it: uint8 [N, K / blockSize, blockSize * bits / 8]. */
+  blocks(): string;
+  /** Adds the same bytes as GatherBlockQuantized reads them: uint8 [N, K * bits / 8]. */
+  rows(): string;
+}
 
 /** Attribute values: integers become INT, other numbers FLOAT; `{ f }` forces FLOAT. */
 export type AttrValue = number | number[] | string | { f: number } | GraphBuilder;
@@ -64,17 +87,19 @@ export class GraphBuilder {
   /**
    * @param resolveParam looks up a named weight (HF checkpoint name) for `param`; subgraphs
    * delegate to the root so weights live once, in the main graph, and bodies read them from the outer scope.
+   * @param weightsFile where stored weights are, relative to the model file.
    */
   constructor(
     readonly name: string,
-    private readonly resolveParam: (name: string) => Tensor | undefined = () => undefined,
+    private readonly resolveParam: WeightResolver = () => undefined,
+    private readonly weightsFile = 'weights.bin',
     private readonly names: NameSource = { next: 0 },
     private readonly root?: GraphBuilder,
   ) {}
 
   /** A Scan / Loop body: shares value naming and weights with this graph. */
   subgraph(name: string): GraphBuilder {
-    return new GraphBuilder(name, this.resolveParam, this.names, this.root ?? this);
+    return new GraphBuilder(name, this.resolveParam, this.weightsFile, this.names, this.root ?? this);
   }
 
   /** Runs `fn` with values named under `name/`. */
@@ -118,11 +143,51 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A checkpoint weight by its Hugging Face name, added as an initializer on first use. */
+  /** An initializer whose bytes are `range` of the weights file. */
+  private external(name: string, type: ElemType, dims: number[], range: FileRange): string {
+    const target = this.root ?? this;
+    if (!target.initializers.has(name)) {
+      const externalData = [
+        { key: 'location', value: this.weightsFile },
+        { key: 'offset', value: String(range.offset) },
+        { key: 'length', value: String(range.length) },
+      ];
+      const location = onnx.TensorProto.DataLocation.EXTERNAL;
+      target.initializers.set(name, { name, dims, dataType: ELEM_TYPES[type], dataLocation: location, externalData });
+    }
+    return name;
+  }
+
+  private weight(name: string): ParamValue {
+    const value = this.resolveParam(name);
+    if (!value) throw new RangeError(`graph needs weight ${name}, which the model spec does not hold`);
+    return value;
+  }
+
+  /** A checkpoint weight by its Hugging Face name, as f32, added as an initializer on first use. */
   param(name: string): string {
-    const t = this.resolveParam(name);
-    if (!t) throw new RangeError(`graph needs weight ${name}, which the model spec does not hold`);
-    return this.initializer(name, t);
+    const value = this.weight(name);
+    if (!('kind' in value)) return this.initializer(name, value);
+    if (value.kind === 'f32') return this.external(name, 'float32', value.shape, value.range);
+    throw new RangeError(`weight ${name} is quantized: read it with quantized()`);
+  }
+
+  /** A checkpoint weight stored quantized, or null when it is f32 (read it with `param`). */
+  quantized(name: string): QuantizedParam | null {
+    const value = this.weight(name);
+    if (!('kind' in value) || value.kind === 'f32') return null;
+    const [n, k] = value.shape as [number, number];
+    const { bits, blockSize } = value;
+    const blocks = k / blockSize;
+    return {
+      scales: this.external(`${name}/scales`, 'float32', [n, blocks], value.scales),
+      n,
+      k,
+      bits,
+      blockSize,
+      blocks: () => this.external(name, 'uint8', [n, blocks, (blockSize * bits) / 8], value.data),
+      rows: () => this.external(`${name}/rows`, 'uint8', [n, (k * bits) / 8], value.data),
+    };
   }
 
   /** A small int64 constant (shapes, axes, indices). */
@@ -159,8 +224,13 @@ export class GraphBuilder {
   }
 
   /** `op` for the common single-output case. */
-  op1(type: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}): string {
-    return this.op(type, inputs, attrs)[0]!;
+  op1(
+    type: string,
+    inputs: readonly string[],
+    attrs: Record<string, AttrValue> = {},
+    domain: '' | typeof CONTRIB_DOMAIN = '',
+  ): string {
+    return this.op(type, inputs, attrs, 1, domain)[0]!;
   }
 
   toGraphProto(): OnnxTypes.IGraphProto {
@@ -173,6 +243,7 @@ export class GraphBuilder {
     };
   }
 
+  /** The model protobuf; stored weights stay in the weights file beside it. */
   build(): Uint8Array {
     const model: OnnxTypes.IModelProto = {
       irVersion: IR_VERSION,

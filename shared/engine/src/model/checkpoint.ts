@@ -1,0 +1,38 @@
+import type { SafetensorsFile } from './safetensors.js';
+import type { Tensor, WeightSource } from './tensor.js';
+
+/**
+ * A checkpoint on disk, one or more safetensors shards, seen as one WeightSource: headers are read
+ * at open, tensor values only when asked for, so loading never holds the whole checkpoint (f32 of a
+ * 3.8 B-parameter model is 15 GB). Tensors the layer plan has no use for are not exposed.
+ */
+export class CheckpointWeights implements WeightSource {
+  constructor(
+    private readonly files: readonly SafetensorsFile[],
+    private readonly fileOf: ReadonlyMap<string, SafetensorsFile>,
+  ) {}
+
+  keys(): string[] {
+    return [...this.fileOf.keys()];
+  }
+
+  get size(): number {
+    return this.fileOf.size;
+  }
+
+  has(name: string): boolean {
+    return this.fileOf.has(name);
+  }
+
+  shape(name: string): number[] | undefined {
+    return this.fileOf.get(name)?.shape(name);
+  }
+
+  get(name: string): Tensor | undefined {
+    return this.fileOf.get(name)?.read(name);
+  }
+
+  close(): void {
+    for (const file of this.files) file.close();
+  }
+}
