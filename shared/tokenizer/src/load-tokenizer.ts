@@ -1,7 +1,9 @@
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BYTE_VOCAB_SIZE, ByteTokenizer } from './byte-tokenizer.js';
+import { readGenerationConfig, withGenerationConfig } from './generation-config.js';
 import { HfTokenizer } from './hf-tokenizer.js';
+import { readJson } from './read-json.js';
 import { tokenizerModelConfig, type TokenizerModelConfig } from './tokenizer-config.js';
 import { TokenizerError } from './tokenizer-error.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -45,33 +47,15 @@ function byteTokenizerFor(config: TokenizerModelConfig): ByteTokenizer {
   return new ByteTokenizer({ extraEosTokenIds: config.eosTokenIds });
 }
 
-/** Parsed JSON object of `path`; null when an optional file is absent. */
-async function readJson(path: string, required: boolean): Promise<object | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new TokenizerError('invalid_tokenizer', `${path}: cannot read: ${(error as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new TokenizerError('invalid_tokenizer', `${path}: not valid JSON: ${(error as Error).message}`);
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new TokenizerError('invalid_tokenizer', `${path}: expected a JSON object`);
-  }
-  return parsed;
-}
-
 /**
- * The tokenizer of a model directory, from its config.json and its tokenizer files alone: what the
- * API needs to count a prompt's tokens without loading the model.
+ * The tokenizer of a model directory, from its config.json, generation_config.json (EOS ids) and
+ * tokenizer files alone: what the API needs to count a prompt's tokens without loading the model.
  */
 export async function loadModelTokenizer(modelDir: string): Promise<Tokenizer> {
-  const config = tokenizerModelConfig((await readJson(join(modelDir, 'config.json'), true)) as Record<string, unknown>);
+  const config = withGenerationConfig(
+    tokenizerModelConfig((await readJson(join(modelDir, 'config.json'), true))!),
+    await readGenerationConfig(modelDir),
+  );
   const tokenizerPath = join(modelDir, 'tokenizer.json');
   const present = await access(tokenizerPath).then(
     () => true,

@@ -1,6 +1,7 @@
 /**
  * A tokenizer that cannot be loaded: a file that is missing, unreadable or not a tokenizer, or
- * config.json fields it needs that are malformed. `field` names the config.json field at fault.
+ * config.json / generation_config.json fields it needs that are malformed
+ * (`invalid_tokenizer_config`; the message starts with the file's name, `field` names the field).
  */
 export class TokenizerError extends Error {
   constructor(
