@@ -305,3 +305,11 @@ test('the writer streams bf16 shards with an index, which load back as the bf16-
     eos_token_id: 257,
   });
 });
+
+test("generation_config.json's EOS ids are added to config.json's; a bad one is named", async () => {
+  const dir = await variant({});
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [257, 200], bos_token_id: 256 }));
+  assert.deepEqual((await loadModelDir(dir)).config.eosTokenIds, [257, 200]);
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: 'end' }));
+  await rejects(Promise.resolve(dir), ModelDirError, /generation_config\.json: `eos_token_id`/);
+});

@@ -1,5 +1,6 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readGenerationConfig, TokenizerError, withGenerationConfig, type GenerationConfig } from '@sambay/tokenizer';
 import { checkpointLayout, isIgnoredTensor } from './checkpoint-layout.js';
 import { CheckpointWeights } from './checkpoint.js';
 import { parseConfig } from './config.js';
@@ -99,9 +100,20 @@ function checkpointWeights(files: SafetensorsFile[], spec: Omit<ModelSpec, 'weig
   return new CheckpointWeights(files, new Map([...fileOf].filter(([name]) => layout.has(name))));
 }
 
+/** generation_config.json's special ids; its errors are config errors of the model directory. */
+async function generationConfig(dir: string): Promise<GenerationConfig | null> {
+  try {
+    return await readGenerationConfig(dir);
+  } catch (error) {
+    if (error instanceof TokenizerError) throw new ModelDirError(error.message);
+    throw error;
+  }
+}
+
 /** Loads and validates config.json and the checkpoint; every error names what is wrong. */
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
-  const config = parseConfig(await readJson(join(dir, 'config.json'), 'config.json'));
+  const parsed = parseConfig(await readJson(join(dir, 'config.json'), 'config.json'));
+  const config = { ...parsed, ...withGenerationConfig(parsed, await generationConfig(dir)) };
   const plan = planLayers(config);
   const files = await openShards(dir);
   let weights: CheckpointWeights;
