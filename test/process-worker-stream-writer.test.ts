@@ -113,3 +113,19 @@ test('release writes what is buffered and leaves the stream open, without a TTL'
   );
   await writer.flush();
 });
+
+test("a job's first token is written at once; later ones wait for the flush interval", async () => {
+  const writer = new TokenStreamWriter({ redis, keys, flushMs: 60_000, ttlSeconds: 60, pendingTtlSeconds: 600 });
+  writer.open('first', { nextIndex: 0 });
+  writer.append('first', [7], 'a');
+  await waitFor('the first token', async () => (await readStream('first')).length === 1);
+  writer.append('first', [8], 'b');
+  await sleep(200);
+  assert.equal((await readStream('first')).length, 1, 'the second token waits for the interval');
+  writer.open('resumed', { nextIndex: 5 });
+  writer.append('resumed', [9], 'c');
+  await sleep(200);
+  assert.equal((await readStream('resumed')).length, 0, "a resumed job's stream already has its first token");
+  await writer.release('first');
+  await writer.release('resumed');
+});

@@ -42,6 +42,8 @@ interface OpenJob {
   state: JobStateFields;
   /** The first failed write; the job cannot finish cleanly after it (its stream has a gap). */
   error: Error | null;
+  /** No token of the job is in its stream yet: the first one is written at once (time to first token). */
+  awaitingFirstToken: boolean;
 }
 
 /**
@@ -61,23 +63,42 @@ export class TokenStreamWriter {
   open(jobId: string, position: StreamPosition): void {
     const { keys, pendingTtlSeconds: ttlSeconds } = this.options;
     const fence = { keys, jobId, lockToken: position.lockToken ?? '', ttlSeconds };
-    this.jobs.set(jobId, { nextIndex: position.nextIndex, fence, tokenIds: [], text: '', state: {}, error: null });
+    this.jobs.set(jobId, {
+      nextIndex: position.nextIndex,
+      fence,
+      tokenIds: [],
+      text: '',
+      state: {},
+      error: null,
+      awaitingFirstToken: position.nextIndex === 0,
+    });
   }
 
   isOpen(jobId: string): boolean {
     return this.jobs.has(jobId);
   }
 
-  /** Buffers new tokens (and state fields to write with them); written within `flushMs`. */
+  /**
+   * Buffers new tokens (and state fields to write with them); written within `flushMs`, or at once
+   * for a job's first token, which its client is waiting on.
+   */
   append(jobId: string, tokenIds: readonly number[], text: string, state: JobStateFields = {}): void {
     const job = this.job(jobId);
     job.tokenIds.push(...tokenIds);
     job.text += text;
     Object.assign(job.state, state);
+    const now = job.awaitingFirstToken && tokenIds.length > 0;
+    if (now) job.awaitingFirstToken = false;
+    if (now && this.timer) clearTimeout(this.timer);
     // A failed timed flush is recorded on its jobs and reported by `finish`.
-    this.timer ??= setTimeout(() => {
-      this.flush().catch(() => undefined);
-    }, this.options.flushMs);
+    if (now || !this.timer) {
+      this.timer = setTimeout(
+        () => {
+          this.flush().catch(() => undefined);
+        },
+        now ? 0 : this.options.flushMs,
+      );
+    }
   }
 
   /** Writes one event now, after the job's buffered tokens. */
