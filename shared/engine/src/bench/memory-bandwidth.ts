@@ -3,9 +3,10 @@ import { GraphBuilder } from '../graph/onnx/onnx-builder.js';
 
 /**
  * The machine's streaming read bandwidth, measured in the benchmark's own run so the decode numbers
- * can be read against it. Two readers over a buffer far larger than any cache level: a one-node ORT
- * ReduceSum over a feed (vectorised, the way the decode graphs read their caches) and a plain JS
- * loop summing a Float64Array. The faster one is what the machine can stream; both are reported.
+ * can be read against it. Three readers over buffers far larger than any cache level: a one-node ORT
+ * ReduceSum over a feed (vectorised, the way the decode graphs read their caches), a plain JS loop
+ * summing a Float64Array, and an ORT MatMul of one row by a large weight (the way a decode step reads
+ * its weights). The fastest is what the machine can stream; all are reported.
  */
 
 export interface Bandwidth {
@@ -39,6 +40,29 @@ async function ortReduceSum(data: Float32Array, threads: number): Promise<number
   return data.byteLength / (median(times) / 1000) / 1e9;
 }
 
+/**
+ * y = x W for one row x against a 512 MiB f32 W held as an initializer (prepacked by ORT): how
+ * fast a decode step at batch 1 can stream its weights, the roofline of small-batch decoding.
+ */
+async function ortGemv(threads: number): Promise<number> {
+  const [k, n] = [8192, 16384];
+  const weight = { shape: [k, n], data: new Float32Array(k * n).fill(1e-3) };
+  const g = new GraphBuilder('stream_gemv', () => weight);
+  const x = g.input('x', 'float32', [1, k]);
+  g.output('y', g.op1('MatMul', [x, g.param('w')]), 'float32', [1, n]);
+  const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
+  const feeds = { x: new ort.Tensor('float32', new Float32Array(k).fill(1), [1, k]) };
+  await session.run(feeds);
+  const times: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const start = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - start);
+  }
+  await session.release();
+  return weight.data.byteLength / (median(times) / 1000) / 1e9;
+}
+
 function jsSum(data: Float64Array): number {
   const times: number[] = [];
   let total = 0;
@@ -56,6 +80,7 @@ export async function measureBandwidth(threads: number): Promise<Bandwidth> {
   const readings: Record<string, number> = {
     [`ORT ReduceSum over a 1 GiB feed, ${threads} thread(s)`]: await ortReduceSum(floats, threads),
     'JS loop summing a 1 GiB Float64Array': jsSum(new Float64Array(floats.buffer)),
+    [`ORT MatMul of one row by a 512 MiB f32 weight, ${threads} thread(s)`]: await ortGemv(threads),
   };
   const [method, gbps] = Object.entries(readings).reduce((best, r) => (r[1] > best[1] ? r : best));
   return { gbps, method, readings };

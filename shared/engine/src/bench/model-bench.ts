@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { WEIGHT_MODES, type WeightMode } from '../graph/weights/weight-file.js';
@@ -27,7 +28,20 @@ interface StepResult {
 const USAGE = `npm run bench:model -- --model DIR [--weights f32|int8|int4] [--context 2048] [--batches 1,8]
   [--steps 8] [--threads 2] [--json FILE]`;
 
-const peakRss = () => process.resourceUsage().maxRSS * 1024;
+/** Peak resident bytes since the last `resetPeakRss` (Linux VmHWM; getrusage's peak cannot be reset). */
+function peakRss(): number {
+  const line = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return line ? Number(line[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+
+/** Starts a new peak (writing 5 to clear_refs resets VmHWM), so the bandwidth probe's buffers do not count. */
+function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // Not Linux: the peak then includes the probe's buffers, an overestimate.
+  }
+}
 
 async function timeMs(run: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -68,8 +82,8 @@ async function main(): Promise<void> {
   const threads = Number(values.threads);
   const context = Number(values.context);
 
-  // First, so its 1 GiB buffer is gone before the model's peak is measured.
   const bandwidth = await measureBandwidth(threads);
+  resetPeakRss();
   const loadStart = process.hrtime.bigint();
   const spec = await loadModelDir(values.model);
   const model = await CompiledModel.create(spec, { weights: mode, intraOpThreads: threads });
