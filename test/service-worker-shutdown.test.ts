@@ -1,6 +1,9 @@
 // SIGTERM on a built worker process (tiny preset model) while it runs a job: the job goes back to
 // the queue after the grace period, and the next worker process resumes it from its stream.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { chunkText, contiguousTokens, isEnd, tokenChunks } from './helpers/job-stream.js';
 import { useWorkers } from './helpers/worker-fixture.js';
@@ -28,5 +31,20 @@ test('SIGTERM hands a running job back after the grace period; the next worker r
   assert.deepEqual(tokens.slice(0, handedBack), contiguousTokens(before));
   assert.equal(chunkText(events), result.text);
   assert.equal(events.filter((e) => e.type === 'status').length, 1);
+  assert.equal(await next.stop('SIGTERM'), 0);
+});
+
+test("a worker's compiled-model directory goes with it; a killed worker's goes at the next worker's start", async () => {
+  const dirOf = (worker: { child: { pid?: number } }) => join(tmpdir(), `sambay-worker-${worker.child.pid}`);
+  const stopped = await w.startWorker();
+  assert.ok(existsSync(join(dirOf(stopped), 'weights.bin')), 'the engine compiled the model into it');
+  assert.equal(await stopped.stop('SIGTERM'), 0);
+  assert.equal(existsSync(dirOf(stopped)), false);
+
+  const killed = await w.startWorker();
+  await killed.stop('SIGKILL');
+  assert.ok(existsSync(dirOf(killed)), 'a killed worker cannot remove it');
+  const next = await w.startWorker();
+  assert.equal(existsSync(dirOf(killed)), false);
   assert.equal(await next.stop('SIGTERM'), 0);
 });

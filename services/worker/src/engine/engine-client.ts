@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { GenerationEvent, GenerationRequest, SchedulerStats } from '@sambay/engine';
+import { CompileDir } from './compile-dir.js';
 import { DuplicateGenerationError, EngineStartError } from './engine-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 import type { EngineListener, GenerationEngine } from './generation-engine.js';
@@ -24,7 +25,10 @@ export class EngineClient implements GenerationEngine {
   /** Settles with the reason when the thread stops, on purpose or not. */
   readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
 
-  private constructor(private readonly thread: Worker) {
+  private constructor(
+    private readonly thread: Worker,
+    private readonly compileDir: CompileDir,
+  ) {
     thread.on('message', (report: EngineReport) => {
       this.receive(report);
     });
@@ -38,14 +42,17 @@ export class EngineClient implements GenerationEngine {
 
   /** Starts the thread and waits until it has loaded the model. */
   static async start(data: EngineThreadData): Promise<EngineClient> {
-    const thread = new Worker(new URL('./engine-thread.js', import.meta.url), { workerData: data });
-    const client = new EngineClient(thread);
+    const compileDir = await CompileDir.claim(data.compileDir);
+    const workerData: EngineThreadData = { ...data, compileDir: compileDir.path };
+    const thread = new Worker(new URL('./engine-thread.js', import.meta.url), { workerData });
+    const client = new EngineClient(thread, compileDir);
     // The first of: its first message, an error thrown while loading, or its exit code.
     const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [
       EngineReport | Error | number,
     ];
     if (typeof first === 'object' && !(first instanceof Error) && first.type === 'ready') return client;
     await thread.terminate();
+    await compileDir.remove();
     const reason =
       typeof first === 'number'
         ? `exit code ${first}`
@@ -79,6 +86,7 @@ export class EngineClient implements GenerationEngine {
   async terminate(): Promise<void> {
     this.deathReason ??= 'engine stopped';
     await this.thread.terminate();
+    await this.compileDir.remove();
     this.die(this.deathReason);
   }
 

@@ -8,6 +8,7 @@ export interface EngineThreadData {
   stateBudgetBytes: number;
   executionProvider: 'cpu' | 'cuda' | 'webgpu';
   weights: 'f32' | 'int8' | 'int4';
+  /** MODEL_COMPILE_DIR; the thread is always given a directory (compile-dir.ts). */
   compileDir: string | undefined;
 }
 
