@@ -1,16 +1,19 @@
 // The built API process (no worker) serving a job's events over SSE: replay of a finished stream,
-// resume after Last-Event-ID (header or query), live follow with heartbeats, and the Redis
-// connection a stream holds. The test writes stream entries itself, as a worker would.
+// resume after Last-Event-ID (header or query), live follow with heartbeats, and the one shared
+// Redis reader every stream of the process goes through. The test writes stream entries itself, as a worker would.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeStreamEvent } from '@sambay/protocol';
 import { useApi } from './helpers/api-fixture.js';
 import type { CancelAccepted, ErrorBody } from './helpers/api-types.js';
+import { scrape } from './helpers/prometheus-text.js';
 import { blockedXreads } from './helpers/redis-clients.js';
 import { eventData, openSse, readSseToEnd, type SseEvent } from './helpers/sse-client.js';
+import { waitFor } from './helpers/wait.js';
 
 const EVENT_ID = /^\d+-\d+$/;
+/** Streams the API's one shared reader follows (services/api/src/sse/stream-fanout.ts). */
+const FOLLOWED = 'sambay:sse_followed_streams';
 
 describe('SSE replay and resume', () => {
   const ctx = useApi({ SSE_HEARTBEAT_MS: '100' });
@@ -97,31 +100,52 @@ describe('SSE replay and resume', () => {
 // Its own API process, so no stream of another test is still being released while this one counts.
 describe('SSE connections', () => {
   const ctx = useApi();
+  const metric = async (name: string) => (await scrape(ctx.url('/metrics'))).value(name);
+  const blocked = () => blockedXreads(ctx.redis, ctx.api.child.pid!);
 
-  test('an SSE client that disconnects releases its Redis connection', async () => {
-    const id = await ctx.submit({ prompt: 'leave' });
-    const clients = () => blockedXreads(ctx.redis, ctx.api.child.pid);
-    /** Polls the count until `done` holds (or a generous limit passes) and returns the last count. */
-    const settle = async (done: (n: number) => boolean) => {
-      const deadline = Date.now() + 5000;
-      let n = await clients();
-      while (!done(n) && Date.now() < deadline) {
-        await sleep(25);
-        n = await clients();
-      }
-      return n;
-    };
-    const before = await clients();
-    const stream = await openSse(ctx.url(`/v1/jobs/${id}/events`));
-    let during: number;
+  test('every SSE stream of the process is served by one blocked XREAD; streams that close are released', async () => {
+    const ids = await Promise.all([1, 2, 3].map((n) => ctx.submit({ prompt: `shared ${n}` })));
+    const streams = await Promise.all(ids.map((id) => openSse(ctx.url(`/v1/jobs/${id}/events`))));
     try {
-      during = await settle((n) => n > before);
-      await stream.readUntil(() => true);
+      for (const stream of streams) await stream.readUntil(() => true);
+      await waitFor('the shared reader to follow the three streams', async () => (await metric(FOLLOWED)) === 3);
+      await waitFor('the shared read to block', async () => (await blocked()) >= 1);
+      const n = await blocked();
+      assert.ok(n <= 1, `three open streams hold one blocked XREAD connection between them, not ${n}`);
+      assert.equal(await metric('sambay:sse_clients_connected'), 3);
     } finally {
-      stream.close();
+      for (const stream of streams) stream.close();
     }
-    assert.equal(during, before + 1, 'the open stream holds one blocked XREAD connection');
-    const now = await settle((n) => n <= before);
-    assert.ok(now <= before, `${now} connections blocked in XREAD, ${before} before`);
+    await waitFor(
+      'the closed streams to be released',
+      async () => (await metric(FOLLOWED)) === 0 && (await metric('sambay:sse_clients_connected')) === 0,
+    );
+  });
+
+  test('a stream that joins while the shared read waits gets its new events from that read', async () => {
+    const [first, second] = await Promise.all([ctx.submit({ prompt: 'waiting' }), ctx.submit({ prompt: 'joining' })]);
+    const waiting = await openSse(ctx.url(`/v1/jobs/${first}/events`));
+    try {
+      await waiting.readUntil(() => true);
+      await waitFor('the shared read to block on the first stream', async () => (await blocked()) >= 1);
+      // The read blocks for 30 s on the first stream alone; well within that, the joining stream's
+      // new event must arrive: the join woke the read up (stream-fanout.ts).
+      const joining = await openSse(ctx.url(`/v1/jobs/${second}/events`), { timeoutMs: 10_000 });
+      try {
+        assert.equal((await joining.readUntil(() => true))[0]?.event, 'status');
+        await waitFor('the second stream to be followed', async () => (await metric(FOLLOWED)) === 2);
+        await ctx.redis.xadd(
+          ctx.keys.jobStream(second),
+          '*',
+          ...encodeStreamEvent({ type: 'tokens', index: 0, token_ids: [1], text: 'x' }),
+        );
+        const [tokens] = await joining.readUntil(() => true);
+        assert.deepEqual(eventData(tokens!), { type: 'tokens', index: 0, token_ids: [1], text: 'x' });
+      } finally {
+        joining.close();
+      }
+    } finally {
+      waiting.close();
+    }
   });
 });

@@ -156,7 +156,7 @@ interface PodSpec {
 interface Workload extends K8sObject {
   spec: {
     selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
     volumeClaimTemplates?: { metadata: { name: string } }[];
   };
 }
@@ -257,6 +257,22 @@ function checkConsistency(objects: K8sObject[], answer: Json): void {
     graceS * 1000 >= workerConfig.SHUTDOWN_GRACE_MS + WORKER_SHUTDOWN_OVERRUN_MS + 5_000,
     `terminationGracePeriodSeconds ${graceS} s leaves no margin past SHUTDOWN_GRACE_MS + the overrun bound`,
   );
+
+  // Metrics: the worker serves them on METRICS_PORT, a container port apart from the probes'; both
+  // pods carry the prometheus.io annotations Prometheus' pod discovery scrapes by.
+  const metricsPort = workerConfig.METRICS_PORT;
+  assert.ok(metricsPort !== undefined, 'METRICS_PORT is set for the worker');
+  assert.notEqual(metricsPort, workerConfig.HEALTH_PORT, 'metrics and probes on ports of their own');
+  assert.equal(workerC.ports?.find((p) => p.name === 'metrics')?.containerPort, metricsPort);
+  for (const [w, port] of [
+    [api, apiPort],
+    [worker, metricsPort],
+  ] as const) {
+    const annotations = w.spec.template.metadata.annotations ?? {};
+    assert.equal(annotations['prometheus.io/scrape'], 'true', `${w.metadata.name} is scraped`);
+    assert.equal(Number(annotations['prometheus.io/port']), port, `${w.metadata.name} is scraped on its metrics port`);
+    assert.equal(annotations['prometheus.io/path'], '/metrics');
+  }
 
   for (const w of [api, worker]) {
     const pdbs = objects.filter(

@@ -31,16 +31,22 @@ async function localPorts(pid: number): Promise<Set<number> | null> {
 const clientPort = (line: string) => Number(/(?:^| )addr=\S*:(\d+)(?: |$)/.exec(line)?.[1]);
 
 /**
- * How many Redis clients are blocked in XREAD (the API follows a job's stream with one blocking
- * XREAD per open SSE connection). With `pid`, only the connections of that process count, so
- * other test runs on the same Redis do not disturb the number; where that cannot be told (no
- * /proc, or Redis sees the connections through a proxy) every client counts.
+ * The CLIENT LIST lines of the connections process `pid` holds, or every client's where that cannot
+ * be told (no /proc, or Redis sees the connections through a proxy): other test runs on the same
+ * Redis then do not disturb the count.
  */
-export async function blockedXreads(redis: Redis, pid?: number): Promise<number> {
+export async function processClients(redis: Redis, pid: number): Promise<string[]> {
   const clients = ((await redis.client('LIST')) as string).split('\n').filter((line) => line.trim() !== '');
-  const xreads = clients.filter((line) => line.includes('cmd=xread'));
-  const ports = pid === undefined ? null : await localPorts(pid);
+  const ports = await localPorts(pid);
   // The process holds at least one connection of its own; if none shows, Redis sees other addresses.
-  if (!ports || !clients.some((line) => ports.has(clientPort(line)))) return xreads.length;
-  return xreads.filter((line) => ports.has(clientPort(line))).length;
+  if (!ports || !clients.some((line) => ports.has(clientPort(line)))) return clients;
+  return clients.filter((line) => ports.has(clientPort(line)));
+}
+
+/**
+ * How many Redis clients of process `pid` are blocked in XREAD (the API follows every job stream its
+ * SSE clients follow with one blocking XREAD, services/api/src/sse/stream-fanout.ts).
+ */
+export async function blockedXreads(redis: Redis, pid: number): Promise<number> {
+  return (await processClients(redis, pid)).filter((line) => line.includes('cmd=xread')).length;
 }

@@ -134,8 +134,11 @@ export const REDIS_URL = resolved.url;
 /** Which of the modes above gave {@link REDIS_URL}. */
 export const REDIS_SOURCE: RedisSource = resolved.source;
 
-/** A key prefix no other test (or deployment) shares. */
-export const testPrefix = () => `test-${randomUUID()}`;
+/**
+ * A key prefix no other test (or deployment) shares, written as the hash tag QueueKeys makes of it
+ * (`{test-…}`), so the same string is the services' QUEUE_PREFIX and the start of every key.
+ */
+export const testPrefix = () => `{test-${randomUUID()}}`;
 
 export const connectRedis = () => new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 

@@ -1,7 +1,6 @@
 import express, { type Express } from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { pendingTtlSeconds, type QueueKeys, type ServiceConfig } from '@sambay/protocol';
+import { type RedisClient, pendingTtlSeconds, type QueueKeys, type ServiceConfig } from '@sambay/protocol';
 import { queueDashboard } from './admin/queue-dashboard.js';
 import { Admission } from './admission/admission.js';
 import type { ApiKey } from './auth/api-keys.js';
@@ -24,6 +23,7 @@ import { jobEventsRouter } from './routes/job-events.js';
 import { jobsRouter } from './routes/jobs.js';
 import { queueDepthRouter } from './routes/queue-depth.js';
 import type { OpenStreams } from './sse/open-streams.js';
+import type { StreamFanout } from './sse/stream-fanout.js';
 import { createJobRequestValidator } from './validation/job-request.js';
 import { PromptTokenLimit } from './validation/prompt-token-limit.js';
 import { webPage } from './web/web-page.js';
@@ -32,11 +32,13 @@ export interface AppDeps {
   config: ServiceConfig;
   keys: QueueKeys;
   /** Command connection (the store's): quotas and Idempotency-Key records. */
-  redis: Redis;
+  redis: RedisClient;
   /** The configured API keys by key; null: open local mode. */
   apiKeys: Map<string, ApiKey> | null;
   store: JobStore;
   streams: OpenStreams;
+  /** The one reader of job streams every SSE stream and OpenAI request follows through. */
+  fanout: StreamFanout;
   logger: Logger;
   openai: OpenAiCompat;
   /** Prometheus series, served at GET /metrics (open, as vLLM's; not logged per scrape). Absent: no /metrics. */
@@ -78,12 +80,21 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
-  app.use(jobEventsRouter({ store, keys: deps.keys, streams: deps.streams, heartbeatMs: config.SSE_HEARTBEAT_MS }));
+  app.use(
+    jobEventsRouter({
+      store,
+      keys: deps.keys,
+      streams: deps.streams,
+      fanout: deps.fanout,
+      heartbeatMs: config.SSE_HEARTBEAT_MS,
+    }),
+  );
   app.use(
     completionsRouter({
       store,
       keys: deps.keys,
       streams: deps.streams,
+      fanout: deps.fanout,
       records: deps.openai.records,
       parser: deps.openai.parser,
       servedModel: deps.openai.servedModel,

@@ -1,8 +1,13 @@
 import { once } from 'node:events';
 import type { Server, ServerResponse } from 'node:http';
-import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { QueueKeys, readServiceConfig, type ServiceConfig } from '@sambay/protocol';
+import {
+  createRedisConnection,
+  QueueKeys,
+  readServiceConfig,
+  type RedisClient,
+  type ServiceConfig,
+} from '@sambay/protocol';
 import { createApp } from './app.js';
 import { loadApiKeys } from './auth/api-keys.js';
 import { answerClientError } from './errors/error-handler.js';
@@ -11,6 +16,7 @@ import { MeteredJobStore } from './metrics/metered-job-store.js';
 import { createOpenAiCompat, type OpenAiCompat } from './openai-compat.js';
 import type { JobStore } from './queue/job-store.js';
 import { OpenStreams } from './sse/open-streams.js';
+import { StreamFanout } from './sse/stream-fanout.js';
 
 /**
  * The API process: reads configuration once, connects to Redis, serves HTTP on PORT and shuts down
@@ -36,18 +42,27 @@ async function main(): Promise<void> {
   if (apiKeys === null) logger.warn('no API keys configured: open local mode, every request is served without a key');
   else logger.info({ keys: apiKeys.size }, 'API keys loaded');
   const keys = new QueueKeys(config.QUEUE_PREFIX);
-  // Named, so CLIENT LIST tells this deployment's API connections (SSE streams' included) apart.
-  const redis = new Redis(config.REDIS_URL, { connectionName: `${config.QUEUE_PREFIX}-api` });
+  // Named, so CLIENT LIST tells this deployment's API connections apart.
+  const connect = ({ waitForever = false } = {}) =>
+    createRedisConnection(config.REDIS_URL, { name: `${config.QUEUE_PREFIX}-api`, waitForever });
+  const redis = connect();
   redis.on('error', (error) => {
     logger.warn({ err: error }, 'redis connection error');
   });
   const metrics = new ApiMetrics();
   const store = new MeteredJobStore({ redis, keys, resultTtlSeconds: config.RESULT_TTL_SECONDS }, metrics);
   const streams = new OpenStreams();
-  metrics.observe({ queue: store.queue, sseClients: () => streams.size, logger });
-  const openai = createOpenAiCompat({ config, keys, redis, store, logger });
+  // Every SSE stream and waiting OpenAI request follows its jobs through this one blocking reader.
+  const fanout = new StreamFanout({ reader: connect(), redis, keys, logger });
+  metrics.observe({
+    queue: store.queue,
+    sseClients: () => streams.size,
+    followedStreams: () => fanout.streamCount,
+    logger,
+  });
+  const openai = createOpenAiCompat({ config, keys, redis, connect, store, logger });
   openai.driver.run();
-  const app = createApp({ config, keys, redis, apiKeys, store, streams, logger, openai, metrics });
+  const app = createApp({ config, keys, redis, apiKeys, store, streams, fanout, logger, openai, metrics });
 
   const server = app.listen(config.PORT);
   server.on('clientError', answerClientError);
@@ -66,7 +81,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     shutdown(
-      { server, store, redis, streams, openai, logger, graceMs: config.SHUTDOWN_GRACE_MS, inFlight: () => inFlight },
+      {
+        server,
+        store,
+        redis,
+        streams,
+        fanout,
+        openai,
+        logger,
+        graceMs: config.SHUTDOWN_GRACE_MS,
+        inFlight: () => inFlight,
+      },
       signal,
     )
       .then(() => process.exit(0))
@@ -94,8 +119,9 @@ async function main(): Promise<void> {
 interface Running {
   server: Server;
   store: JobStore;
-  redis: Redis;
+  redis: RedisClient;
   streams: OpenStreams;
+  fanout: StreamFanout;
   openai: OpenAiCompat;
   logger: Logger;
   graceMs: number;
@@ -126,6 +152,7 @@ async function shutdown(r: Running, signal: string): Promise<void> {
   clearTimeout(grace);
   // Batch drivers hand their batches back to the queue; another API process continues them.
   await r.openai.close();
+  await r.fanout.close();
   await r.store.close();
   await r.redis.quit().catch(() => {
     r.redis.disconnect();

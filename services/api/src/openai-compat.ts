@@ -1,7 +1,6 @@
 import { basename, resolve } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { pendingTtlSeconds, type QueueKeys, type ServiceConfig } from '@sambay/protocol';
+import { type RedisClient, pendingTtlSeconds, type QueueKeys, type ServiceConfig } from '@sambay/protocol';
 import { BatchDriver } from './batches-api/batch-driver.js';
 import { BatchStore } from './batches-api/batch-store.js';
 import { FileStore } from './batches-api/file-store.js';
@@ -26,7 +25,9 @@ export interface OpenAiCompat {
 export interface OpenAiCompatDeps {
   config: ServiceConfig;
   keys: QueueKeys;
-  redis: Redis;
+  redis: RedisClient;
+  /** Opens another connection of this process (REDIS_URL, its name). */
+  connect: (options: { waitForever: boolean }) => RedisClient;
   store: JobStore;
   logger: Logger;
 }
@@ -60,7 +61,7 @@ export function createOpenAiCompat(deps: OpenAiCompatDeps): OpenAiCompat {
   });
   const files = new FileStore(config.FILES_DIR, config.FILE_TTL_SECONDS);
   const batches = new BatchStore(redis, keys, 24 * 3600 + config.FILE_TTL_SECONDS);
-  const workerRedis = redis.duplicate({ maxRetriesPerRequest: null });
+  const workerRedis = deps.connect({ waitForever: true });
   const driver = new BatchDriver({
     keys,
     redis,

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  createRedisConnection,
   type GenerateJobData,
   type GenerateJobResult,
   pendingTtlSeconds,
   QueueKeys,
+  type RedisClient,
   type ServiceConfig,
 } from '@sambay/protocol';
 import { CancelListener } from './cancellation/cancel-listener.js';
@@ -41,7 +42,7 @@ export class GenerateWorker {
     private readonly writer: TokenStreamWriter,
     private readonly cancels: CancelListener,
     private readonly activeJobs: ActiveJobs,
-    private readonly connections: Redis[],
+    private readonly connections: RedisClient[],
     private readonly logger: Logger,
     /** Its Prometheus series (served on METRICS_PORT by main.ts). */
     readonly metrics: WorkerMetrics,
@@ -58,10 +59,11 @@ export class GenerateWorker {
       weights: config.MODEL_WEIGHTS,
       compileDir: config.MODEL_COMPILE_DIR,
     });
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-    const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-    const bullConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    const connect = () => createRedisConnection(config.REDIS_URL, { waitForever: true });
+    const [redis, subscriber, bullConnection] = [connect(), connect(), connect()];
     const writer = new TokenStreamWriter({
+      // Typed for one server, but it only pipelines, which a cluster does alike; the type is widened
+      // in streaming/ (not this change's folder: docs/operations.md#redis-cluster).
       redis,
       keys,
       flushMs: config.STREAM_FLUSH_MS,

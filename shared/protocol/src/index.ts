@@ -17,6 +17,12 @@ export { JobStateField, parseJobState, type JobState, type JobStateFields } from
 export { jobTimings, type JobTimes } from './job-timings.js';
 export { PRIORITY_MAX, PRIORITY_MIN, toBullPriority } from './priority.js';
 export { QueueKeys } from './queue-keys.js';
+export {
+  createRedisConnection,
+  parseClusterUrl,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from './redis-connection.js';
 export { pendingTtlSeconds } from './retention.js';
 export { readServiceConfig, ServiceConfigError, type ServiceConfig } from './service-config.js';
 export { ServiceError } from './service-error.js';

@@ -1,9 +1,23 @@
+/** A configured prefix that already is a hash tag: `{name}`. */
+const HASH_TAG = /^\{[^{}]+\}$/;
+
 /**
  * Every Redis key and channel the service uses, built in one place so nobody formats keys by
  * hand. All share the configured prefix, so two deployments (or two test runs) never collide.
+ *
+ * The prefix is a Redis Cluster hash tag, `{sambay}`: every key of a deployment hashes to one slot.
+ * BullMQ needs that of its queue's keys, and this service's scripts and MULTIs mix them with its
+ * own: the fenced writes read BullMQ's lock key beside a job's state, stream and text, a
+ * submission adds BullMQ jobs beside their state hashes, the shared SSE reader names every
+ * followed stream in one XREAD. On a single Redis the braces are just characters.
  */
 export class QueueKeys {
-  constructor(readonly prefix: string) {}
+  /** `{name}` for a configured `name` (or `{name}` given as it is). */
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = HASH_TAG.test(prefix) ? prefix : `{${prefix}}`;
+  }
 
   /** BullMQ queue name; BullMQ's own keys live under `{prefix}:bull:`. */
   readonly queueName = 'generate';
@@ -114,6 +128,14 @@ export class QueueKeys {
    */
   jobsInFlight(owner: string): string {
     return `${this.prefix}:inflight:${owner}`;
+  }
+
+  /**
+   * Stream an API process's shared SSE reader includes in its blocking XREAD so that it can be woken
+   * when a follower joins mid-read (an XADD here ends the wait); one per reader, trimmed to one entry.
+   */
+  sseWakeUp(readerId: string): string {
+    return `${this.prefix}:sse:wake:${readerId}`;
   }
 
   /**

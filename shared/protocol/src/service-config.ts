@@ -1,16 +1,39 @@
 import { totalmem } from 'node:os';
 import { z } from 'zod';
+import { parseClusterUrl } from './redis-connection.js';
 import { ServiceError } from './service-error.js';
+
+/** A cluster URL must list host:port nodes; any other URL is ioredis' to read, as before. */
+function isRedisUrl(url: string): boolean {
+  try {
+    parseClusterUrl(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** Every environment variable the API and worker read, with its default. */
 const schema = z.object({
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Namespaces every Redis key (queue, streams, channels); tests give each run its own. */
+  /**
+   * One Redis (`redis://`, `rediss://` for TLS), or a Redis Cluster: `redis+cluster://host:port,host:port`
+   * (`rediss+cluster://` for TLS; user and password as in a URL), any of its nodes: the others are found
+   * from them (redis-connection.ts).
+   */
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine(isRedisUrl, { error: 'a cluster is redis+cluster://host:port,host:port' }),
+  /**
+   * Namespaces every Redis key (queue, streams, channels); tests give each run its own. Keys start
+   * with it as a hash tag, `{sambay}:`, so that on a Redis Cluster they share one slot (queue-keys.ts);
+   * `sambay` and `{sambay}` name the same keys.
+   */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+$/)
+    .regex(/^(?:[A-Za-z0-9_-]+|\{[A-Za-z0-9_-]+\})$/)
     .default('sambay'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   MODEL_DIR: z.string().default('.models/tiny'),

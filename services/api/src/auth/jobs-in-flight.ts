@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { JobStateField, type JobStatus, type QueueKeys } from '@sambay/protocol';
+import { type RedisClient, JobStateField, type JobStatus, type QueueKeys } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 import { isFinished } from '../queue/job-view.js';
 import type { ApiKey } from './api-keys.js';
@@ -33,7 +32,7 @@ return -1
  */
 export class JobsInFlight {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     /** How long the set lives after its last submission: as long as the jobs' own pending keys. */
     private readonly ttlSeconds: number,

@@ -1,6 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 import { callerOf } from './caller.js';
 
@@ -12,7 +11,7 @@ const WINDOW_MS = 60_000;
  * past the key's `requests_per_minute`. A fixed window lets a burst of twice the limit straddle a
  * window edge; for a per-minute quota that is accepted in exchange for one counter per key.
  */
-export function limitRequestRate(redis: Redis, keys: QueueKeys): RequestHandler {
+export function limitRequestRate(redis: RedisClient, keys: QueueKeys): RequestHandler {
   return async function countRequest(_req, res, next) {
     const caller = callerOf(res);
     if (caller.kind === 'open') {

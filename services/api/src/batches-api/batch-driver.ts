@@ -1,8 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 import { BatchCollector, type CollectorDeps } from './batch-collector.js';
 import { FINAL_BATCH_STATUSES, type BatchRecord, type BatchStatus } from './batch-store.js';
 import { countJsonlLines } from './jsonl-reader.js';
@@ -10,9 +9,9 @@ import { countJsonlLines } from './jsonl-reader.js';
 export interface BatchDriverOptions extends CollectorDeps {
   keys: QueueKeys;
   /** For the BullMQ Queue (commands only). */
-  redis: Redis;
+  redis: RedisClient;
   /** For the BullMQ Worker: its own connection with maxRetriesPerRequest null, as BullMQ requires. */
-  workerRedis: Redis;
+  workerRedis: RedisClient;
   logger: Logger;
   /** Batches one API process drives at once. @defaultValue 4 */
   concurrency?: number;

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 
 export type BatchStatus =
   'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
@@ -99,7 +98,7 @@ const PROGRESS_FIELDS = [
  */
 export class BatchStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly ttlSeconds: number,
   ) {}

@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 import { ApiError } from '../errors/api-error.js';
 
 /** The answer a retry gets again: status, Location and body of the first. */
@@ -44,7 +43,7 @@ export const fingerprintOf = (body: object): string => createHash('sha256').upda
  */
 export class IdempotencyStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly ttlSeconds: number,
   ) {}

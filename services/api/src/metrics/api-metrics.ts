@@ -17,6 +17,8 @@ export interface ApiMetricsSources {
   queue: Queue;
   /** SSE streams this process serves (native job events and OpenAI streams alike). */
   sseClients: () => number;
+  /** Job streams the process's shared reader follows for those clients. */
+  followedStreams: () => number;
   logger: Logger;
 }
 
@@ -78,6 +80,15 @@ export class ApiMetrics {
       registers,
       collect() {
         this.set(sseClients());
+      },
+    });
+    const followedStreams = () => this.sources?.followedStreams() ?? 0;
+    new Gauge({
+      name: 'sambay:sse_followed_streams',
+      help: "Job streams this API process's one shared reader follows (one blocking XREAD over all of them).",
+      registers,
+      collect() {
+        this.set(followedStreams());
       },
     });
   }

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 import { OpenAiError } from './openai-errors.js';
 import type { CompletionMeta } from './openai-response.js';
 
@@ -39,7 +38,7 @@ export function parseEventId(value: string): StreamPosition {
 /** Streamed completions in Redis (QueueKeys.openaiCompletion), kept as long as their jobs' streams. */
 export class CompletionRecords {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     private readonly ttlSeconds: number,
   ) {}

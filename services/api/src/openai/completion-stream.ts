@@ -4,7 +4,7 @@ import { SseWriter } from '../sse/sse-writer.js';
 import { cancelJobs } from './cancel-jobs.js';
 import type { CompletionContext } from './completion-context.js';
 import { formatEventId, type CompletionRecord } from './completion-record.js';
-import { followJobs, type FollowedEvent } from './job-follower.js';
+import { followJobs, jobsFollower, type FollowedEvent } from './job-follower.js';
 import { onClose } from './on-close.js';
 import { chunkBody, totalUsage, usageChunkBody, type ChunkDelta } from './openai-response.js';
 
@@ -27,13 +27,13 @@ export async function streamCompletion(
   const { meta, jobIds } = record;
   const position = { completionId: meta.id, afterIds: [...afterIds] };
   const sse = new SseWriter(res);
-  const redis = ctx.store.blockingConnection();
+  const follower = jobsFollower(ctx.fanout, ctx.keys, jobIds, afterIds);
   // Set from event handlers, so an object: flow analysis would take plain locals for constants.
   const state = { closed: false, serverClosed: false };
   const close = () => {
     state.closed = true;
     sse.end();
-    redis.disconnect();
+    follower.close();
   };
   const unregister = ctx.streams.add(() => {
     state.serverClosed = true;
@@ -55,11 +55,9 @@ export async function streamCompletion(
       for (let i = 0; i < jobIds.length; i++)
         await send(chunkBody(meta, i, { role: 'assistant' }, record.includeUsage));
     const events = followJobs({
-      redis,
+      follower,
       store: ctx.store,
-      keys: ctx.keys,
       jobIds,
-      afterIds,
       idleCheckMs: ctx.idleCheckMs,
       isClosed: () => state.closed,
     });

@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import type { Logger } from 'pino';
 import { cancelJobs } from './cancel-jobs.js';
 import type { CompletionContext } from './completion-context.js';
-import { followJobs } from './job-follower.js';
+import { followJobs, jobsFollower } from './job-follower.js';
 import { onClose } from './on-close.js';
 import { OpenAiError } from './openai-errors.js';
 import { completionBody, type ChoiceOutcome, type CompletionMeta } from './openai-response.js';
@@ -19,23 +19,26 @@ export async function answerWhenDone(
   jobIds: string[],
 ): Promise<void> {
   const log = res.locals.log as Logger;
-  const redis = ctx.store.blockingConnection();
+  const follower = jobsFollower(
+    ctx.fanout,
+    ctx.keys,
+    jobIds,
+    jobIds.map(() => '0-0'),
+  );
   // Set from the close handler, so an object: flow analysis would take a plain local for a constant.
   const client = { gone: false };
   onClose(res, () => {
     if (res.writableFinished) return;
     client.gone = true;
-    redis.disconnect();
+    follower.close();
     void cancelJobs(ctx.store, jobIds, log);
   });
   const outcomes: ChoiceOutcome[] = [];
   try {
     const events = followJobs({
-      redis,
+      follower,
       store: ctx.store,
-      keys: ctx.keys,
       jobIds,
-      afterIds: jobIds.map(() => '0-0'),
       idleCheckMs: ctx.idleCheckMs,
       isClosed: () => client.gone,
     });
@@ -49,11 +52,11 @@ export async function answerWhenDone(
       }
     }
   } catch (error) {
-    // A disconnect aborts the pending read; there is nobody left to answer.
+    // A disconnect ends the pending wait; there is nobody left to answer.
     if (client.gone) return;
     throw error;
   } finally {
-    redis.disconnect();
+    follower.close();
   }
   if (!client.gone) res.json(completionBody(meta, outcomes));
 }

@@ -1,7 +1,8 @@
-import type { Redis } from 'ioredis';
-import { decodeStreamEvent, isTerminal, type QueueKeys, type StreamEvent } from '@sambay/protocol';
+import { isTerminal, type QueueKeys, type StreamEvent } from '@sambay/protocol';
 import type { JobStore } from '../queue/job-store.js';
 import { isFinished } from '../queue/job-view.js';
+import type { StreamFanout } from '../sse/stream-fanout.js';
+import type { FollowedEntry, StreamFollower } from '../sse/stream-follower.js';
 
 /** One event of one choice's job stream; `id` null for an event made here (not in the stream, so no reconnect point). */
 export interface FollowedEvent {
@@ -11,38 +12,18 @@ export interface FollowedEvent {
 }
 
 export interface FollowJobsOptions {
-  /** A connection of its own: XREAD BLOCK holds it. Disconnecting it ends a pending read. */
-  redis: Redis;
+  /** Made by {@link jobsFollower} for the same jobs; the caller closes it (a disconnect ends a pending wait). */
+  follower: StreamFollower;
   store: JobStore;
-  keys: QueueKeys;
   jobIds: string[];
-  /** Per job, the stream entry to continue after ('0-0': from the start). */
-  afterIds: string[];
-  /** Longest XREAD BLOCK; after an idle wait the jobs' statuses are checked. */
+  /** Longest wait for an event; after an idle wait the jobs' statuses are checked. */
   idleCheckMs: number;
   isClosed: () => boolean;
 }
 
-/** Entries per stream per XREAD, so a long finished job is replayed in bounded chunks. */
-const READ_COUNT = 256;
-
-async function readAfter(
-  o: FollowJobsOptions,
-  after: string[],
-  choices: number[],
-  blockMs: number | null,
-): Promise<FollowedEvent[]> {
-  const keys = choices.map((c) => o.keys.jobStream(o.jobIds[c]!));
-  const ids = choices.map((c) => after[c]!);
-  const reply =
-    blockMs === null
-      ? await o.redis.xread('COUNT', READ_COUNT, 'STREAMS', ...keys, ...ids)
-      : await o.redis.xread('COUNT', READ_COUNT, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids);
-  return (reply ?? []).flatMap(([key, entries]) => {
-    const choice = choices[keys.indexOf(key)]!;
-    return entries.map(([id, fields]) => ({ choice, id, event: decodeStreamEvent(fields) }));
-  });
-}
+/** A follower of the jobs' streams through the shared reader, each from its entry id ('0-0': from the start). */
+export const jobsFollower = (fanout: StreamFanout, keys: QueueKeys, jobIds: string[], afterIds: string[]) =>
+  fanout.follow(jobIds.map((id, i) => ({ key: keys.jobStream(id), after: afterIds[i]! })));
 
 /** Null while the job can still write events; else why its stream ended without a terminal event. */
 async function jobEnded(store: JobStore, id: string): Promise<string | null> {
@@ -53,30 +34,30 @@ async function jobEnded(store: JobStore, id: string): Promise<string | null> {
 }
 
 /**
- * Follows the streams of several jobs at once (one XREAD over all of them) until each has given its
- * terminal event, so the n choices of one request share one connection. A job that ended without a
- * terminal event (it expired, or died unrecorded) gets an `error` event made here.
+ * Follows the streams of several jobs at once (one follower over all of them) until each has given
+ * its terminal event. A job that ended without a terminal event (it expired, or died unrecorded) gets
+ * an `error` event made here.
  */
 export async function* followJobs(o: FollowJobsOptions): AsyncGenerator<FollowedEvent> {
-  const after = [...o.afterIds];
+  const choiceOf = new Map(o.follower.keys.map((key, choice) => [key, choice]));
   const open = new Set(o.jobIds.map((_, i) => i));
-  const take = function* (events: FollowedEvent[]) {
-    for (const e of events) {
-      if (!open.has(e.choice)) continue;
-      after[e.choice] = e.id!;
-      if (isTerminal(e.event)) open.delete(e.choice);
-      yield e;
+  const take = function* (entries: FollowedEntry[]) {
+    for (const { key, id, event } of entries) {
+      const choice = choiceOf.get(key)!;
+      if (!open.has(choice)) continue;
+      if (isTerminal(event)) open.delete(choice);
+      yield { choice, id, event };
     }
   };
   while (open.size > 0 && !o.isClosed()) {
-    const events = await readAfter(o, after, [...open], o.idleCheckMs);
-    yield* take(events);
-    if (events.length > 0) continue;
+    const entries = await o.follower.next(o.idleCheckMs);
+    yield* take(entries);
+    if (entries.length > 0 || o.isClosed()) continue;
     for (const choice of [...open]) {
       const ended = await jobEnded(o.store, o.jobIds[choice]!);
       if (ended === null) continue;
-      // The final event may have landed between the timed-out read and the status check.
-      yield* take(await readAfter(o, after, [choice], null));
+      // The final event may have landed between the idle wait and the status check.
+      yield* take(await o.follower.readNow());
       if (!open.has(choice)) continue;
       open.delete(choice);
       yield { choice, id: null, event: { type: 'error', message: ended } };

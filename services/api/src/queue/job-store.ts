@@ -1,7 +1,7 @@
-import { Queue } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Job, Queue } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import {
-  encodeStreamEvent,
+  type RedisClient,
   finalRecord,
   isBatchId,
   isJobId,
@@ -14,17 +14,17 @@ import {
   type GenerateJobData,
   type GenerateJobResult,
   type JobRequest,
-  type JobStateFields,
   type JobStatus,
   type QueueKeys,
 } from '@sambay/protocol';
 import { buildJobView, isFinished, resolveStatus, type JobView, type QueuedJobInfo } from './job-view.js';
 import { queuePosition } from './queue-position.js';
 import { lastStreamEntry, type StreamEntry } from './stream-reader.js';
+import { queueExpire, queueSubmissionWrites, type Submission } from './submission-writes.js';
 
 export interface JobStoreOptions {
   /** Command connection, shared with the BullMQ Queue. */
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   /** How long finished jobs keep their BullMQ record (and, via the worker, text and stream). @defaultValue RESULT_TTL_SECONDS (3600) */
   resultTtlSeconds: number;
@@ -55,7 +55,7 @@ export interface BatchView {
 /** Everything the API reads and writes in Redis: the BullMQ queue plus the per-job state, stream and batch keys. */
 export class JobStore {
   readonly queue: Queue<GenerateJobData, GenerateJobResult>;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: QueueKeys;
   private readonly pendingTtl: number;
 
@@ -72,33 +72,19 @@ export class JobStore {
     return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
-  /**
-   * Enqueues jobs atomically (one addBulk). Each job's state hash and `queued` stream event are
-   * written first, so a worker that starts the job at once appends after them; if the add fails
-   * they are deleted again.
-   */
+  /** Enqueues jobs atomically, in one round trip ({@link submit}); a native batch's record goes with them. */
   async enqueue(requests: JobRequest[], batchId: string | null, options: EnqueueOptions = {}): Promise<string[]> {
     const submittedAt = Date.now();
     const owner = options.owner ?? null;
     const ids = options.ids ?? requests.map(() => newJobId());
-    const pre = this.redis.multi();
-    ids.forEach((id, i) => {
-      this.queueSubmission(pre, id, requests[i]!, submittedAt, batchId, owner);
-    });
-    if (batchId) {
-      const batch = { created_at: String(submittedAt), job_ids: JSON.stringify(ids), ...(owner ? { owner } : {}) };
-      pre.hset(this.keys.batch(batchId), batch);
-      pre.expire(this.keys.batch(batchId), this.pendingTtl);
-    }
-    await pre.exec();
-    try {
-      await this.queue.addBulk(ids.map((jobId, i) => this.bullJob(jobId, requests[i]!, batchId, submittedAt)));
-      await this.expireBullJobs(ids);
-    } catch (error) {
-      const keys = ids.flatMap((id) => [this.keys.jobState(id), this.keys.jobStream(id)]);
-      await this.redis.del(...keys, ...(batchId ? [this.keys.batch(batchId)] : [])).catch(() => undefined);
-      throw error;
-    }
+    const batch = batchId
+      ? { created_at: String(submittedAt), job_ids: JSON.stringify(ids), ...(owner ? { owner } : {}) }
+      : null;
+    await this.submit(
+      ids.map((id, i) => ({ id, request: requests[i]! })),
+      { label: batchId, submittedAt, owner },
+      batch,
+    );
     return ids;
   }
 
@@ -106,30 +92,52 @@ export class JobStore {
    * Enqueues jobs under ids the caller derived (an OpenAI batch line's jobs), skipping those that
    * exist already: BullMQ still holds them, or they ended and BullMQ dropped them. So a caller that
    * crashed part-way can submit the same ids again and no job runs twice. `label` goes where a
-   * native batch id would (the jobs' `batch_id`); no native batch record is written. Not atomic
-   * across jobs: each job is enqueued whole or, on a retry, again.
+   * native batch id would (the jobs' `batch_id`); no native batch record is written.
    */
   async enqueueWithIds(jobs: { id: string; request: JobRequest }[], label: string | null): Promise<void> {
     const fresh = await this.missingJobs(jobs);
     if (fresh.length === 0) return;
-    const submittedAt = Date.now();
-    const pre = this.redis.multi();
-    for (const { id, request } of fresh) this.queueSubmission(pre, id, request, submittedAt, label);
-    await pre.exec();
-    await this.queue.addBulk(fresh.map(({ id, request }) => this.bullJob(id, request, label, submittedAt)));
-    await this.expireBullJobs(fresh.map(({ id }) => id));
+    await this.submit(fresh, { label, submittedAt: Date.now(), owner: null }, null);
   }
 
   /**
-   * Gives BullMQ's job hashes (each holds the whole request) the pending TTL of the job's other
-   * keys: removeOnComplete/removeOnFail only drop a finished job, and only when another one
-   * finishes after it, so a job that never finishes would keep its hash for ever. BullMQ updates the
-   * hash with HSET/HINCRBY as the job moves, which keep the TTL.
+   * One MULTI for a whole submission: one script writing every job's state hash and `queued` event
+   * and the batch record, BullMQ's own add script for each job (its transaction is an ioredis MULTI
+   * on the queue's connection, which is ours, so our commands go on it too), then one script giving
+   * BullMQ's job hashes the pending TTL. One round trip instead of three, and a command per job
+   * instead of six (docs/benchmarks.md, bench:queue); atomic: no worker sees a job before its keys,
+   * and the `queued` event is first in its stream.
+   * BullMQ's job hashes get the TTL because removeOnComplete/removeOnFail only drop a finished job,
+   * and only when another one finishes after it; BullMQ's HSET/HINCRBY as the job moves keep the TTL.
    */
-  private async expireBullJobs(ids: string[]): Promise<void> {
-    const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.expire(this.keys.bullJob(id), this.pendingTtl);
-    await pipe.exec();
+  private async submit(
+    jobs: { id: string; request: JobRequest }[],
+    submission: Submission,
+    batch: Record<string, string> | null,
+  ): Promise<void> {
+    const transaction = (await this.queue.client).multi();
+    const multi = transaction as unknown as ChainableCommander;
+    const batchRecord = batch && submission.label ? { id: submission.label, fields: batch } : null;
+    queueSubmissionWrites(multi, this.keys, jobs, submission, batchRecord, this.pendingTtl);
+    const adds = jobs.map(({ id, request }) => {
+      const { name, data, opts } = this.bullJob(id, request, submission);
+      return new Job(this.queue, name, data, opts, id).addJob(transaction);
+    });
+    queueExpire(
+      multi,
+      jobs.map(({ id }) => this.keys.bullJob(id)),
+      this.pendingTtl,
+    );
+    const replies = await transaction.exec();
+    await Promise.all(adds);
+    const failure =
+      replies === null ? new Error('the submission was discarded (MULTI aborted)') : replies.find(([e]) => e)?.[0];
+    if (!failure) return;
+    // A command failed inside the MULTI: undo the rest, ours by key and BullMQ's jobs by id.
+    const keys = jobs.flatMap(({ id }) => [this.keys.jobState(id), this.keys.jobStream(id)]);
+    await this.redis.del(...keys, ...(batchRecord ? [this.keys.batch(batchRecord.id)] : [])).catch(() => undefined);
+    await Promise.all(jobs.map(({ id }) => this.queue.remove(id).catch(() => undefined)));
+    throw failure;
   }
 
   private async missingJobs<T extends { id: string }>(jobs: T[]): Promise<T[]> {
@@ -143,33 +151,11 @@ export class JobStore {
     return jobs.filter((_, i) => !known[i]);
   }
 
-  /** A job's submission fields and `queued` event, written before BullMQ can hand the job to a worker. */
-  private queueSubmission(
-    pipe: ChainableCommander,
-    id: string,
-    request: JobRequest,
-    submittedAt: number,
-    batchId: string | null,
-    owner: string | null = null,
-  ): void {
-    const state: JobStateFields = {
-      [JobStateField.status]: 'queued',
-      [JobStateField.submittedAt]: String(submittedAt),
-      [JobStateField.maxTokens]: String(request.max_tokens),
-      [JobStateField.metadata]: JSON.stringify(request.metadata),
-      ...(batchId ? { [JobStateField.batchId]: batchId } : {}),
-      ...(owner ? { [JobStateField.owner]: owner } : {}),
-    };
-    pipe.hset(this.keys.jobState(id), state).expire(this.keys.jobState(id), this.pendingTtl);
-    pipe.xadd(this.keys.jobStream(id), '*', ...encodeStreamEvent({ type: 'status', status: 'queued' }));
-    pipe.expire(this.keys.jobStream(id), this.pendingTtl);
-  }
-
-  private bullJob(jobId: string, request: JobRequest, batchId: string | null, submittedAt: number) {
+  private bullJob(jobId: string, request: JobRequest, s: Submission) {
     const age = this.options.resultTtlSeconds;
     return {
       name: 'generate',
-      data: { request, batchId, submittedAt },
+      data: { request, batchId: s.label, submittedAt: s.submittedAt },
       opts: {
         jobId,
         priority: toBullPriority(request.priority),
@@ -300,11 +286,6 @@ export class JobStore {
     const returnValue = job.returnvalue as GenerateJobResult | undefined;
     const failedReason = job.failedReason as string | undefined;
     return { state, data: job.data, returnValue: returnValue ?? null, failedReason: failedReason ?? null };
-  }
-
-  /** A connection of its own for XREAD BLOCK, which holds its connection until it returns. */
-  blockingConnection(): Redis {
-    return this.redis.duplicate();
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@sambay/protocol';
 
 /**
  * How many jobs start before `id`; null when it is not waiting.
@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
  * is pinned by `test/service-api-queue-position.test.ts` against those public getters, so a BullMQ upgrade
  * that changed it fails there. Our jobs are all prioritized (see protocol `toBullPriority`).
  */
-export async function queuePosition(redis: Redis, queue: Queue, id: string): Promise<number | null> {
+export async function queuePosition(redis: RedisClient, queue: Queue, id: string): Promise<number | null> {
   const wait = queue.toKey('wait');
   const [waitLength, index, rank] = await Promise.all([
     redis.llen(wait),

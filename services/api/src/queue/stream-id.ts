@@ -24,3 +24,17 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
   if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
   return a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1;
 }
+
+/** Digit strings without leading zeros compare by length first, then as text. */
+const compareDigits = (a: string, b: string): number =>
+  a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+
+/**
+ * {@link compareStreamIds} on ids as Redis writes them (and {@link formatStreamId} makes them: no
+ * leading zeros), without parsing: the shared reader compares an id per entry per follower.
+ */
+export function compareStreamIdText(a: string, b: string): number {
+  const [aMs = '', aSeq = ''] = a.split('-');
+  const [bMs = '', bSeq = ''] = b.split('-');
+  return compareDigits(aMs, bMs) || compareDigits(aSeq, bSeq);
+}

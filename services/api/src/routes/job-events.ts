@@ -1,5 +1,4 @@
 import { Router, type Request } from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isTerminal, type QueueKeys } from '@sambay/protocol';
 import { callerOf } from '../auth/caller.js';
@@ -8,23 +7,24 @@ import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
 import { isFinished } from '../queue/job-view.js';
 import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from '../queue/stream-id.js';
-import { readStreamAfter, type StreamEntry } from '../queue/stream-reader.js';
+import type { StreamEntry } from '../queue/stream-reader.js';
 import { watchClient } from '../sse/client-watch.js';
 import type { OpenStreams } from '../sse/open-streams.js';
 import { SseWriter } from '../sse/sse-writer.js';
+import type { StreamFanout } from '../sse/stream-fanout.js';
+import type { StreamFollower } from '../sse/stream-follower.js';
 
 export interface JobEventsOptions {
   store: JobStore;
   keys: QueueKeys;
   streams: OpenStreams;
+  /** The process's shared reader of job streams. */
+  fanout: StreamFanout;
   /** @defaultValue SSE_HEARTBEAT_MS (15000) */
   heartbeatMs: number;
-  /** Longest XREAD BLOCK; after an idle wait the job's status is checked, so a job that died without a last event still ends its streams. @defaultValue 5000 */
+  /** Longest wait for an event; after an idle wait the job's status is checked, so a job that died without a last event still ends its streams. @defaultValue 5000 */
   idleCheckMs?: number;
 }
-
-/** Entries per XREAD, so a long finished job is replayed in bounded chunks. */
-const READ_COUNT = 256;
 
 /** Reconnect point: the Last-Event-ID header (what EventSource sends on reconnect), else `?last_event_id=`, else the start. */
 function resumeFrom(req: Request): StreamId {
@@ -68,7 +68,7 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
   router.get('/v1/jobs/:id/events', async (req, res) => {
     const id = req.params.id;
     const after = resumeFrom(req);
-    // From here on, a client that goes away during a lookup gets no stream and costs no connection.
+    // From here on, a client that goes away during a lookup gets no stream and costs no follower.
     const client = watchClient(req, res);
     await assertJobVisible(options.store, callerOf(res), id);
     if (!(await options.store.getJob(id, { withText: false }))) throw ApiError.notFound('job', id);
@@ -83,29 +83,21 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
       sse.end();
       return;
     }
-    // Only now, with the client still there and nothing awaited since the check, is the connection made.
-    const redis = options.store.blockingConnection();
+    // Only now, with the client still there and nothing awaited since the check, does it follow the stream.
+    const follower = options.fanout.follow([{ key: options.keys.jobStream(id), after: formatStreamId(after) }]);
     let closed = false;
     const isClosed = () => closed;
     const close = () => {
       closed = true;
       sse.end();
-      // Disconnecting aborts a pending XREAD BLOCK; the loop below sees `closed` and stops.
-      redis.disconnect();
+      // Ends a pending wait for entries; the loop below sees `closed` and stops.
+      follower.close();
     };
     const unregister = options.streams.add(close);
     res.on('close', close);
     sse.startHeartbeat(options.heartbeatMs);
     try {
-      await follow({
-        redis,
-        sse,
-        key: options.keys.jobStream(id),
-        afterId: formatStreamId(after),
-        idleCheckMs,
-        isClosed,
-        jobEnded: () => jobEnded(options.store, id),
-      });
+      await follow({ follower, sse, idleCheckMs, isClosed, jobEnded: () => jobEnded(options.store, id) });
     } catch (error) {
       if (!isClosed()) {
         log.error({ err: error }, 'event stream failed'); // the request's logger carries jobId
@@ -130,33 +122,29 @@ async function jobEnded(store: JobStore, id: string): Promise<string | null> {
 }
 
 interface FollowOptions {
-  redis: Redis;
+  follower: StreamFollower;
   sse: SseWriter;
-  key: string;
-  afterId: string;
   idleCheckMs: number;
   isClosed: () => boolean;
   jobEnded: () => Promise<string | null>;
 }
 
 async function follow(o: FollowOptions): Promise<void> {
-  let last = o.afterId;
   const send = async (entries: StreamEntry[]): Promise<boolean> => {
     for (const { id, event } of entries) {
       await o.sse.event(event.type, event, id);
-      last = id;
       if (isTerminal(event)) return true;
     }
     return false;
   };
   while (!o.isClosed()) {
-    const entries = await readStreamAfter(o.redis, o.key, last, READ_COUNT, o.idleCheckMs);
+    const entries = await o.follower.next(o.idleCheckMs);
     if (await send(entries)) return;
-    if (entries.length > 0) continue;
+    if (entries.length > 0 || o.isClosed()) continue;
     const ended = await o.jobEnded();
     if (ended === null) continue;
-    // The final event may have landed between the timed-out read and the status check.
-    if (await send(await readStreamAfter(o.redis, o.key, last, READ_COUNT, null))) return;
+    // The final event may have landed between the idle wait and the status check.
+    if (await send(await o.follower.readNow())) return;
     // No id: this event is not in the stream, so it cannot be a reconnect point.
     await o.sse.event('error', { type: 'error', message: ended });
     return;

@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
-import type { QueueKeys } from '@sambay/protocol';
+import type { RedisClient, QueueKeys } from '@sambay/protocol';
 
 export interface CancelListenerOptions {
   /** A connection of its own: once subscribed, a Redis connection takes no other commands. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   keys: QueueKeys;
   /** Called with each job id published on the cancel channel; ids this process does not hold are ignored by the callee. */
   onCancel: (jobId: string) => void;
@@ -34,6 +33,6 @@ export class CancelListener {
 }
 
 /** Whether the job was cancelled before this attempt started (the API sets the marker key). */
-export async function isCancelled(redis: Redis, keys: QueueKeys, jobId: string): Promise<boolean> {
+export async function isCancelled(redis: RedisClient, keys: QueueKeys, jobId: string): Promise<boolean> {
   return (await redis.exists(keys.jobCancelled(jobId))) === 1;
 }

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { finalRecord, writeFinalState, type QueueKeys } from '@sambay/protocol';
+import { type RedisClient, finalRecord, writeFinalState, type QueueKeys } from '@sambay/protocol';
 
 /**
  * Gives a job BullMQ has failed for good its `error` event and `failed` state. Some failures end
@@ -9,7 +8,7 @@ import { finalRecord, writeFinalState, type QueueKeys } from '@sambay/protocol';
  * wrote the ending (its own error), the protocol script makes this a no-op.
  */
 export async function recordFailure(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   ttlSeconds: number,
   jobId: string,

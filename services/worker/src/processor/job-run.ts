@@ -1,8 +1,8 @@
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FinishReason, GenerationEvent } from '@sambay/engine';
 import {
+  type RedisClient,
   finalRecord,
   JobStateField as F,
   type GenerateJobData,
@@ -22,7 +22,7 @@ import { ProgressMeter } from './progress-meter.js';
 import { toGenerationRequest } from './to-generation-request.js';
 
 export interface JobRunDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   engine: GenerationEngine;
   writer: TokenStreamWriter;

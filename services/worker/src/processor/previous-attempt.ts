@@ -1,5 +1,10 @@
-import type { Redis } from 'ioredis';
-import { decodeStreamEvent, type GenerateJobResult, type JobStateFields, type QueueKeys } from '@sambay/protocol';
+import {
+  type RedisClient,
+  decodeStreamEvent,
+  type GenerateJobResult,
+  type JobStateFields,
+  type QueueKeys,
+} from '@sambay/protocol';
 
 /** What earlier attempts of a job left in its stream and state hash (all empty for a first attempt). */
 export interface PreviousAttempt {
@@ -28,7 +33,7 @@ export interface StoredCheckpoint {
  * handed its jobs back on shutdown left the tokens it had written; the next attempt continues after them.
  */
 export async function readPreviousAttempt(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   jobId: string,
   options: { checkpoint?: boolean } = {},

@@ -1,10 +1,11 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import {
   encodeStreamEvent,
   writeFinalState,
   type FinalRecord,
   type JobStateFields,
   type QueueKeys,
+  type RedisClient,
   type StreamEvent,
 } from '@sambay/protocol';
 import { queueCheckpointWrite, queueFencedWrite, type WriteFence } from './fenced-write.js';
@@ -12,7 +13,7 @@ import { StreamWriteError } from './stream-write-error.js';
 
 export interface TokenStreamWriterOptions {
   /** Connection for stream and state writes; commands on one connection apply in send order. */
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   /** Longest time a token waits before it is written. @defaultValue STREAM_FLUSH_MS (50) */
   flushMs: number;
