@@ -9,7 +9,7 @@ import { CompiledModel } from '../runtime/compiled-model.js';
 import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
-import { formatBytes, markdownTable, median } from './report.js';
+import { formatBytes, markdownTable, median, timeMs } from './report.js';
 
 /**
  * SambaY against a Transformer of the same width and depth, built by the same code: decode step
@@ -64,12 +64,6 @@ function kvBytesReadPerToken(spec: ModelSpec, context: number): number {
 }
 
 const randomIds = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
-
-async function timeMs(run: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
 
 async function measurePrefill(model: CompiledModel, promptTokens: number, repeats: number): Promise<number> {
   const prompt = randomIds(promptTokens, model.spec.config.vocabSize);

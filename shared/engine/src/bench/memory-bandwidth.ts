@@ -23,12 +23,8 @@ function median(values: number[]): number {
   return sorted[sorted.length >> 1]!;
 }
 
-async function ortReduceSum(data: Float32Array, threads: number): Promise<number> {
-  const g = new GraphBuilder('stream_read');
-  const x = g.input('x', 'float32', ['n']);
-  g.output('sum', g.op1('ReduceSum', [x], { keepdims: 0 }), 'float32', []);
-  const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
-  const feeds = { x: new ort.Tensor('float32', data, [data.length]) };
+/** GB/s of reading `bytes` per run of `session` (median of REPEATS after a warm-up); releases it. */
+async function streamGbps(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, bytes: number) {
   await session.run(feeds);
   const times: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
@@ -37,7 +33,15 @@ async function ortReduceSum(data: Float32Array, threads: number): Promise<number
     times.push(performance.now() - start);
   }
   await session.release();
-  return data.byteLength / (median(times) / 1000) / 1e9;
+  return bytes / (median(times) / 1000) / 1e9;
+}
+
+async function ortReduceSum(data: Float32Array, threads: number): Promise<number> {
+  const g = new GraphBuilder('stream_read');
+  const x = g.input('x', 'float32', ['n']);
+  g.output('sum', g.op1('ReduceSum', [x], { keepdims: 0 }), 'float32', []);
+  const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
+  return streamGbps(session, { x: new ort.Tensor('float32', data, [data.length]) }, data.byteLength);
 }
 
 /**
@@ -52,15 +56,7 @@ async function ortGemv(threads: number): Promise<number> {
   g.output('y', g.op1('MatMul', [x, g.param('w')]), 'float32', [1, n]);
   const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
   const feeds = { x: new ort.Tensor('float32', new Float32Array(k).fill(1), [1, k]) };
-  await session.run(feeds);
-  const times: number[] = [];
-  for (let r = 0; r < REPEATS; r++) {
-    const start = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - start);
-  }
-  await session.release();
-  return weight.data.byteLength / (median(times) / 1000) / 1e9;
+  return streamGbps(session, feeds, weight.data.byteLength);
 }
 
 function jsSum(data: Float64Array): number {

@@ -8,7 +8,7 @@ import { numel } from '../model/tensor.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth } from './memory-bandwidth.js';
-import { formatBytes, markdownTable, median } from './report.js';
+import { formatBytes, markdownTable, median, timeMs } from './report.js';
 
 /**
  * One model directory as a worker would hold it: load time, peak resident memory, and decode step
@@ -41,12 +41,6 @@ function resetPeakRss(): void {
   } catch {
     // Not Linux: the peak then includes the probe's buffers, an overestimate.
   }
-}
-
-async function timeMs(run: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
 async function stepMs(model: CompiledModel, state: Uint8Array, batch: number, steps: number): Promise<number> {
