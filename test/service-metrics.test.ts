@@ -48,9 +48,10 @@ const WORKER_SERIES: Record<string, string> = {
   'sambay:jobs_failed_total': 'counter',
   'sambay:request_success_total': 'counter',
   'sambay:job_resumes_total': 'counter',
+  'sambay:engine_step_duration_seconds': 'histogram',
 };
 /** Series prom-client exports with no sample until a label value is used. */
-const LABELLED_ONLY = new Set(['sambay:request_success_total']);
+const LABELLED_ONLY = new Set(['sambay:request_success_total', 'sambay:engine_step_duration_seconds']);
 
 /** The name of the series' samples (a histogram's count stands for it). */
 const sampleName = (name: string, type: string) => (type === 'histogram' ? `${name}_count` : name);
@@ -158,6 +159,14 @@ describe('metrics and job log fields of the API and a worker', () => {
     assert.equal(w.value('sambay:request_success_total', { finished_reason: 'length' }), 1);
     assert.equal(w.value('sambay:jobs_failed_total'), 0);
     assert.equal(w.value('sambay:job_resumes_total'), 0);
+    // The engine thread reports its model calls with its stats, up to 100 ms after the last one.
+    const steps = await waitFor('the engine step timings', async () => {
+      const s = await scrape(workerMetrics);
+      const decode = s.value('sambay:engine_step_duration_seconds_count', { kind: 'decode' }) ?? 0;
+      return decode >= usage.completion_tokens - 1 ? s : null;
+    });
+    assert.ok(steps.value('sambay:engine_step_duration_seconds_count', { kind: 'prefill' })! >= 1);
+    assert.ok(steps.value('sambay:engine_step_duration_seconds_sum', { kind: 'decode' })! > 0);
     // The engine thread's stats reached the main thread: the decode batch has buffers, a budget.
     const stats = await waitFor('engine stats', async () => {
       const s = await scrape(workerMetrics);

@@ -62,8 +62,6 @@ export class GenerateWorker {
     const connect = () => createRedisConnection(config.REDIS_URL, { waitForever: true });
     const [redis, subscriber, bullConnection] = [connect(), connect(), connect()];
     const writer = new TokenStreamWriter({
-      // Typed for one server, but it only pipelines, which a cluster does alike; the type is widened
-      // in streaming/ (not this change's folder: docs/operations.md#redis-cluster).
       redis,
       keys,
       flushMs: config.STREAM_FLUSH_MS,
@@ -72,6 +70,9 @@ export class GenerateWorker {
     });
     const activeJobs = new ActiveJobs();
     const metrics = new WorkerMetrics({ engineStats: () => engine.stats, activeJobs: () => activeJobs.size });
+    engine.onStepTimings((steps) => {
+      metrics.observeSteps(steps);
+    });
     // A job this process holds logs the cancel itself (job-run.ts), with its jobId and batchId.
     const cancels = new CancelListener({ subscriber, keys, onCancel: (jobId) => activeJobs.cancel(jobId) });
     await cancels.start();

@@ -14,6 +14,7 @@ export type {
 } from './generation/generation-request.js';
 export { loadScheduler } from './generation/load-scheduler.js';
 export { prefillGroups, Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
+export type { StepTimings } from './generation/step-timings.js';
 export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';
 export { CompiledModel, type RuntimeOptions } from './runtime/compiled-model.js';
 export { uniformAt } from './sampling/rng.js';

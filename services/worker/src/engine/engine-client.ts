@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { GenerationEvent, GenerationRequest, SchedulerStats } from '@sambay/engine';
+import type { GenerationEvent, GenerationRequest, SchedulerStats, StepTimings } from '@sambay/engine';
 import { CompileDir } from './compile-dir.js';
 import { DuplicateGenerationError, EngineStartError } from './engine-errors.js';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
@@ -21,6 +21,7 @@ export class EngineClient implements GenerationEngine {
   private readonly listeners = new Map<string, EngineListener>();
   private deathReason: string | null = null;
   private latestStats: SchedulerStats | null = null;
+  private stepListener: ((steps: StepTimings) => void) | null = null;
   private announceDeath!: (reason: string) => void;
   /** Settles with the reason when the thread stops, on purpose or not. */
   readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
@@ -62,6 +63,11 @@ export class EngineClient implements GenerationEngine {
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
   }
 
+  /** Receives the durations of the engine's model calls as the thread reports them (metrics). */
+  onStepTimings(listener: (steps: StepTimings) => void): void {
+    this.stepListener = listener;
+  }
+
   /** The scheduler's latest stats (batch size, state bytes) as the thread last sent them; null before any. */
   get stats(): SchedulerStats | null {
     return this.latestStats;
@@ -96,8 +102,10 @@ export class EngineClient implements GenerationEngine {
 
   private receive(report: EngineReport): void {
     if (report.type === 'events') for (const event of report.events) this.dispatch(event);
-    else if (report.type === 'stats') this.latestStats = report.stats;
-    else if (report.type === 'fatal') this.die(`engine failed: ${report.message}`);
+    else if (report.type === 'stats') {
+      this.latestStats = report.stats;
+      this.stepListener?.(report.steps);
+    } else if (report.type === 'fatal') this.die(`engine failed: ${report.message}`);
   }
 
   private dispatch(event: GenerationEvent): void {

@@ -1,4 +1,4 @@
-import type { GenerationEvent, GenerationRequest, SchedulerStats } from '@sambay/engine';
+import type { GenerationEvent, GenerationRequest, SchedulerStats, StepTimings } from '@sambay/engine';
 
 /** What the engine thread is started with (its `workerData`). */
 export interface EngineThreadData {
@@ -26,7 +26,10 @@ export type EngineCommand =
 export type EngineReport =
   | { type: 'ready' }
   | { type: 'events'; events: GenerationEvent[] }
-  /** What the scheduler holds (batch size, state bytes), for metrics: at most every STATS_INTERVAL_MS while it changes. */
-  | { type: 'stats'; stats: SchedulerStats }
+  /**
+   * What the scheduler holds (batch size, state bytes) and how long its model calls took since the
+   * last report, for metrics: at most every STATS_INTERVAL_MS while it changes.
+   */
+  | { type: 'stats'; stats: SchedulerStats; steps: StepTimings }
   /** The engine cannot go on (model load failed, or the scheduler threw); the thread exits after it. */
   | { type: 'fatal'; message: string };

@@ -3,7 +3,7 @@
  * and never hold up the main thread's event loop, from which BullMQ renews job locks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type GenerationEvent, loadScheduler, type SchedulerStats } from '@sambay/engine';
+import { type GenerationEvent, loadScheduler } from '@sambay/engine';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 
 const port = parentPort!;
@@ -29,12 +29,12 @@ function sendOutbox(): void {
 
 /** Stats follow activity (events, commands), at most once per interval, and once more after it settles. */
 const STATS_INTERVAL_MS = 100;
-let readStats: (() => SchedulerStats) | null = null;
+let readStats: (() => EngineReport & { type: 'stats' }) | null = null;
 let statsTimer: NodeJS.Timeout | null = null;
 function scheduleStats(): void {
   statsTimer ??= setTimeout(() => {
     statsTimer = null;
-    if (readStats) post({ type: 'stats', stats: readStats() });
+    if (readStats) post(readStats());
   }, STATS_INTERVAL_MS);
 }
 
@@ -53,7 +53,7 @@ try {
     ...(data.compileDir ? { compileDir: data.compileDir } : {}),
     onEvent: emit,
   });
-  readStats = () => scheduler.stats();
+  readStats = () => ({ type: 'stats', stats: scheduler.stats(), steps: scheduler.takeStepTimings() });
   port.on('message', (command: EngineCommand) => {
     scheduleStats();
     if (command.type === 'submit') {

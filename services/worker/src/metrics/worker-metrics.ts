@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SchedulerStats } from '@sambay/engine';
+import type { SchedulerStats, StepTimings } from '@sambay/engine';
 import type { FinishReason } from '@sambay/protocol';
 
 /** vLLM's buckets for time to first token, in seconds. */
@@ -13,6 +13,11 @@ export const INTER_TOKEN_BUCKETS = [
 /** vLLM's request latency buckets (end to end, queue time), in seconds. */
 export const REQUEST_LATENCY_BUCKETS = [
   0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
+];
+
+/** Model call durations: a tiny model's decode step takes about a millisecond, a 16K-token prefill minutes. */
+export const STEP_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 ];
 
 /** What the gauges read at scrape time. */
@@ -86,6 +91,7 @@ export class WorkerMetrics {
   readonly interTokenLatency: Histogram;
   readonly e2eLatency: Histogram;
   readonly queueTime: Histogram;
+  readonly stepDuration: Histogram<'kind'>;
   readonly jobsCompleted: Counter;
   readonly jobsCancelled: Counter;
   readonly jobsFailed: Counter;
@@ -121,6 +127,13 @@ export class WorkerMetrics {
       name: 'sambay:e2e_request_latency_seconds',
       help: "Seconds from a job's submission to its final state (completed, cancelled or failed by the engine).",
       buckets: REQUEST_LATENCY_BUCKETS,
+      registers,
+    });
+    this.stepDuration = new Histogram({
+      name: 'sambay:engine_step_duration_seconds',
+      help: 'Seconds one model call of the engine took: a decode step of the whole batch, or a prefill (chunk).',
+      labelNames: ['kind'],
+      buckets: STEP_BUCKETS,
       registers,
     });
     this.queueTime = new Histogram({
@@ -221,5 +234,11 @@ export class WorkerMetrics {
   /** BullMQ failed a job for good on this worker. */
   jobFailed(): void {
     this.jobsFailed.inc();
+  }
+
+  /** The engine's model calls since its last report. */
+  observeSteps(steps: StepTimings): void {
+    for (const seconds of steps.decode) this.stepDuration.observe({ kind: 'decode' }, seconds);
+    for (const seconds of steps.prefill) this.stepDuration.observe({ kind: 'prefill' }, seconds);
   }
 }

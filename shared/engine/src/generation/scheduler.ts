@@ -11,6 +11,7 @@ import type {
   ResumedFrom,
   ResumeState,
 } from './generation-request.js';
+import { StepTimer, type StepTimings } from './step-timings.js';
 
 export interface SchedulerOptions {
   /** Most sequences decoded together; further requests wait for a free place. @defaultValue no limit */
@@ -114,6 +115,7 @@ export class Scheduler {
   private readonly reserved = new Map<string, number>(); // request id -> state bytes at its final length
   private readonly cancelled = new Set<string>();
   private readonly checkpoints = new Set<string>(); // request ids owed a `checkpoint` event
+  private readonly timer = new StepTimer();
   private loop: Promise<void> | null = null;
   private closed = false;
 
@@ -158,6 +160,11 @@ export class Scheduler {
   async close(): Promise<void> {
     this.closed = true;
     await this.loop;
+  }
+
+  /** Durations of the model calls since the last call (prefills and decode steps), in seconds. */
+  takeStepTimings(): StepTimings {
+    return this.timer.take();
   }
 
   stats(): SchedulerStats {
@@ -279,7 +286,7 @@ export class Scheduler {
   private async prefill(admitted: ActiveSequence[]): Promise<void> {
     let prefilled: { id: number; logits: Float32Array }[];
     try {
-      prefilled = await this.batch.prefill(admitted.map((s) => s.contextIds));
+      prefilled = await this.timer.time('prefill', () => this.batch.prefill(admitted.map((s) => s.contextIds)));
     } catch (error) {
       for (const s of admitted) this.fail(s, error as Error);
       return;
@@ -301,10 +308,11 @@ export class Scheduler {
     try {
       let logits: Float32Array;
       if (item.own) {
-        logits = (await item.own.batch.extend(new Map([[item.own.seq, chunk]]))).get(item.own.seq)!;
+        const own = item.own;
+        logits = (await this.timer.time('prefill', () => own.batch.extend(new Map([[own.seq, chunk]])))).get(own.seq)!;
       } else {
         const batch = this.model.newBatch({ capacity: 1 });
-        const [first] = await batch.prefill([chunk]);
+        const [first] = await this.timer.time('prefill', () => batch.prefill([chunk]));
         item.own = { batch, seq: first!.id };
         logits = first!.logits;
       }
@@ -376,7 +384,7 @@ export class Scheduler {
     const tokens = new Map([...this.running].map(([seq, active]) => [seq, active.lastToken]));
     let logits: Map<number, Float32Array>;
     try {
-      logits = await this.batch.step(tokens);
+      logits = await this.timer.time('decode', () => this.batch.step(tokens));
     } catch (error) {
       this.failAll(error as Error);
       return;
