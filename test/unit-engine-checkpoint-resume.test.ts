@@ -7,25 +7,13 @@ import { after, before, test } from 'node:test';
 import { CompiledModel, type GenerationEvent, type GenerationRequest, Scheduler } from '@sambay/engine';
 import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
 import { ByteTokenizer } from '@sambay/tokenizer';
+import { byteModelConfig } from './helpers/models.js';
 
-const rawConfig = {
-  model_type: 'phi4flash',
-  vocab_size: 258,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 8,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  sliding_window: 8,
-  mamba_d_state: 4,
-  bos_token_id: 256,
-  eos_token_id: 257,
-};
 const tokenizer = new ByteTokenizer();
 let engine: CompiledModel;
 
 function compile(overrides: Record<string, unknown> = {}): Promise<CompiledModel> {
-  const config = parseConfig({ ...rawConfig, ...overrides });
+  const config = parseConfig({ ...byteModelConfig(), ...overrides });
   const plan = planLayers(config);
   return CompiledModel.create({ config, plan, weights: initWeights(config, plan, 3) });
 }

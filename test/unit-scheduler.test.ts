@@ -10,21 +10,9 @@ import {
 } from '@sambay/engine';
 import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
 import { ByteTokenizer } from '@sambay/tokenizer';
+import { byteModelConfig } from './helpers/models.js';
 
-// A byte-level model small enough that a test decodes hundreds of tokens in well under a second.
-const config = parseConfig({
-  model_type: 'phi4flash',
-  vocab_size: 258,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 8,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  sliding_window: 8,
-  mamba_d_state: 4,
-  bos_token_id: 256,
-  eos_token_id: 257,
-});
+const config = parseConfig(byteModelConfig());
 const plan = planLayers(config);
 const tokenizer = new ByteTokenizer();
 let engine: CompiledModel;

@@ -34,3 +34,7 @@ export function tinySpec(overrides: Record<string, unknown> = {}, seed = 1): Mod
   const plan = planLayers(config);
   return { config, plan, weights: initWeights(config, plan, seed) };
 }
+
+/** A byte-level model (the byte tokenizer's 258 ids) small enough to decode hundreds of tokens in well under a second. */
+export const byteModelConfig = () =>
+  rawConfig({ vocab_size: 258, intermediate_size: 64, sliding_window: 8, bos_token_id: 256, eos_token_id: 257 });

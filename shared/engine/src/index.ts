@@ -13,7 +13,8 @@ export type {
   ResumeState,
 } from './generation/generation-request.js';
 export { loadScheduler } from './generation/load-scheduler.js';
-export { prefillGroups, Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
+export { prefillGroups } from './generation/prefill-groups.js';
+export { Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
 export type { StepTimings } from './generation/step-timings.js';
 export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';
 export { CompiledModel, type RuntimeOptions } from './runtime/compiled-model.js';

@@ -43,8 +43,6 @@ interface OpenJob {
   state: JobStateFields;
   /** The first failed write; the job cannot finish cleanly after it (its stream has a gap). */
   error: Error | null;
-  /** No token of the job is in its stream yet: the first one is written at once (time to first token). */
-  awaitingFirstToken: boolean;
 }
 
 /**
@@ -64,15 +62,7 @@ export class TokenStreamWriter {
   open(jobId: string, position: StreamPosition): void {
     const { keys, pendingTtlSeconds: ttlSeconds } = this.options;
     const fence = { keys, jobId, lockToken: position.lockToken ?? '', ttlSeconds };
-    this.jobs.set(jobId, {
-      nextIndex: position.nextIndex,
-      fence,
-      tokenIds: [],
-      text: '',
-      state: {},
-      error: null,
-      awaitingFirstToken: position.nextIndex === 0,
-    });
+    this.jobs.set(jobId, { nextIndex: position.nextIndex, fence, tokenIds: [], text: '', state: {}, error: null });
   }
 
   isOpen(jobId: string): boolean {
@@ -85,21 +75,21 @@ export class TokenStreamWriter {
    */
   append(jobId: string, tokenIds: readonly number[], text: string, state: JobStateFields = {}): void {
     const job = this.job(jobId);
+    const first = job.nextIndex === 0 && job.tokenIds.length === 0 && tokenIds.length > 0;
     job.tokenIds.push(...tokenIds);
     job.text += text;
     Object.assign(job.state, state);
-    const now = job.awaitingFirstToken && tokenIds.length > 0;
-    if (now) job.awaitingFirstToken = false;
-    if (now && this.timer) clearTimeout(this.timer);
-    // A failed timed flush is recorded on its jobs and reported by `finish`.
-    if (now || !this.timer) {
-      this.timer = setTimeout(
-        () => {
-          this.flush().catch(() => undefined);
-        },
-        now ? 0 : this.options.flushMs,
-      );
+    if (first && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
+    // A failed timed flush is recorded on its jobs and reported by `finish`.
+    this.timer ??= setTimeout(
+      () => {
+        this.flush().catch(() => undefined);
+      },
+      first ? 0 : this.options.flushMs,
+    );
   }
 
   /** Writes one event now, after the job's buffered tokens. */

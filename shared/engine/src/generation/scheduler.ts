@@ -11,6 +11,7 @@ import type {
   ResumedFrom,
   ResumeState,
 } from './generation-request.js';
+import { DEFAULT_PREFILL_BUDGET, prefillGroups } from './prefill-groups.js';
 import { StepTimer, type StepTimings } from './step-timings.js';
 
 export interface SchedulerOptions {
@@ -55,26 +56,7 @@ export interface SchedulerStats {
   allocatedBytes: number;
 }
 
-const DEFAULT_PREFILL_BUDGET = 2 ** 24;
 const DEFAULT_PREFILL_CHUNK_TOKENS = 256;
-
-/** Consecutive groups (admission order kept) whose padded size batch × T² stays within the budget. */
-export function prefillGroups<T extends { contextIds: readonly number[] }>(sequences: T[], budget: number): T[][] {
-  const groups: T[][] = [];
-  let group: T[] = [];
-  let longest = 0;
-  for (const s of sequences) {
-    const t = Math.max(longest, s.contextIds.length);
-    if (group.length > 0 && (group.length + 1) * t * t > budget) {
-      groups.push(group);
-      [group, longest] = [[], 0];
-    }
-    group.push(s);
-    longest = Math.max(longest, s.contextIds.length);
-  }
-  if (group.length > 0) groups.push(group);
-  return groups;
-}
 
 interface Waiting {
   request: GenerationRequest;

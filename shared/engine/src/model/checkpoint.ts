@@ -7,10 +7,8 @@ import type { Tensor, WeightSource } from './tensor.js';
  * 3.8 B-parameter model is 15 GB). Tensors the layer plan has no use for are not exposed.
  */
 export class CheckpointWeights implements WeightSource {
-  constructor(
-    private readonly files: readonly SafetensorsFile[],
-    private readonly fileOf: ReadonlyMap<string, SafetensorsFile>,
-  ) {}
+  /** The shards stay open while the model is in use (the reference reads from them too). */
+  constructor(private readonly fileOf: ReadonlyMap<string, SafetensorsFile>) {}
 
   keys(): string[] {
     return [...this.fileOf.keys()];
@@ -24,15 +22,7 @@ export class CheckpointWeights implements WeightSource {
     return this.fileOf.has(name);
   }
 
-  shape(name: string): number[] | undefined {
-    return this.fileOf.get(name)?.shape(name);
-  }
-
   get(name: string): Tensor | undefined {
     return this.fileOf.get(name)?.read(name);
-  }
-
-  close(): void {
-    for (const file of this.files) file.close();
   }
 }

@@ -97,7 +97,7 @@ function checkpointWeights(files: SafetensorsFile[], spec: Omit<ModelSpec, 'weig
       `unexpected tensor \`${unexpected}\`: the layer plan has no place for it`,
     );
   }
-  return new CheckpointWeights(files, new Map([...fileOf].filter(([name]) => layout.has(name))));
+  return new CheckpointWeights(new Map([...fileOf].filter(([name]) => layout.has(name))));
 }
 
 /** generation_config.json's special ids; its errors are config errors of the model directory. */
