@@ -145,6 +145,29 @@ test('cancel stops a running sequence within a step and leaves the others alone'
   assert.deepEqual(outcomes.get('other')!.tokenIds, alone.tokenIds);
 });
 
+test('a cancel that arrives while its prompt is being prefilled is not lost', async () => {
+  const events: GenerationEvent[] = [];
+  const scheduler = new Scheduler(engine, tokenizer, { maxSequences: 4, onEvent: (e) => events.push(e) });
+  // The cancel comes from inside the prefill call: the request is out of the waiting list and not
+  // yet running.
+  const prefill = engine.prefill.bind(engine);
+  engine.prefill = (feeds) => {
+    assert.deepEqual(events, [], 'nothing has started yet');
+    scheduler.cancel('mid-prefill');
+    return prefill(feeds);
+  };
+  try {
+    scheduler.submit(request('mid-prefill', 'a short prompt', 1, 400));
+    await scheduler.close();
+  } finally {
+    engine.prefill = prefill;
+  }
+  const finished = events.find((e) => e.type === 'finished');
+  assert.equal(finished?.type === 'finished' && finished.reason, 'cancelled');
+  const generated = events.flatMap((e) => (e.type === 'tokens' ? e.tokenIds : []));
+  assert.ok(generated.length <= 2, `cancelled after ${generated.length} tokens`); // its first token and one step
+});
+
 test('a sequence whose sampling fails is failed alone; the batch goes on', async () => {
   const events: GenerationEvent[] = [];
   const scheduler = new Scheduler(engine, tokenizer, { maxSequences: 4, onEvent: (e) => events.push(e) });

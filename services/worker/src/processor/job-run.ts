@@ -183,7 +183,9 @@ export class JobRun implements ActiveJob {
       const request = toGenerationRequest(this.engineId, this.job.data.request, previous.tokenIds);
       engine.submit(resumeState ? { ...request, resumeState } : request, onEvent);
       this.submitted = true;
-      if (this.cancelRequested) engine.cancel(this.engineId);
+      // cancel() and abandon() reach the engine only once it has the request; one that came during
+      // the awaits before (the `running` write) is applied now, not lost.
+      if (this.cancelRequested || this.abandoned) engine.cancel(this.engineId);
     });
   }
 

@@ -124,8 +124,9 @@ export class Scheduler {
       this.emit({ type: 'finished', id, reason: 'cancelled', promptTokens: 0, generatedTokens: 0 });
       return;
     }
-    const admitted = [...this.running.values(), ...this.prefilling.map((p) => p.active)];
-    if (admitted.some((s) => s.id === id)) this.cancelled.add(id);
+    // Every admitted request holds a reservation, including one whose prefill is running right now
+    // (out of `prefilling`, not yet `running`): its cancel waits in `cancelled` for the next drop.
+    if (this.reserved.has(id)) this.cancelled.add(id);
   }
 
   /**
@@ -434,7 +435,10 @@ export class Scheduler {
   }
 
   private emit(event: GenerationEvent): void {
-    if (event.type === 'finished' || event.type === 'failed') this.checkpoints.delete(event.id);
+    if (event.type === 'finished' || event.type === 'failed') {
+      this.checkpoints.delete(event.id);
+      this.cancelled.delete(event.id); // a cancel that came as it ended
+    }
     this.options.onEvent(event);
   }
 }
