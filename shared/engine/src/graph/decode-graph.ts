@@ -41,8 +41,8 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
         case 'mamba': {
           const state = mambaInputs(g, c, i);
           const m = mambaDecode(g, h, p, c.mamba, state.conv, state.ssm);
-          g.output(presentName(i, 'conv_state'), m.conv, 'float32', ['batch', c.mamba.dInner, c.mamba.dConv]);
-          g.output(presentName(i, 'ssm_state'), m.ssm, 'float32', ['batch', c.mamba.dInner, c.mamba.dState]);
+          g.output(presentName(i, 'conv_state'), m.conv, 'float32', ['batch', c.mamba.dConv, c.mamba.dInner]);
+          g.output(presentName(i, 'ssm_state'), m.ssm, 'float32', ['batch', c.mamba.dState, c.mamba.dInner]);
           if (layer.exportsMemory) memory = m.y;
           return m.out;
         }

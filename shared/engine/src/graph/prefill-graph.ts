@@ -98,8 +98,8 @@ function selfMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string,
       lengths: io.lengths,
       stepMask: io.masks.stepMask,
     });
-    g.output(presentName(i, 'conv_state'), m.conv, 'float32', ['batch', c.mamba.dInner, c.mamba.dConv]);
-    g.output(presentName(i, 'ssm_state'), m.ssm, 'float32', ['batch', c.mamba.dInner, c.mamba.dState]);
+    g.output(presentName(i, 'conv_state'), m.conv, 'float32', ['batch', c.mamba.dConv, c.mamba.dInner]);
+    g.output(presentName(i, 'ssm_state'), m.ssm, 'float32', ['batch', c.mamba.dState, c.mamba.dInner]);
     if (layer.exportsMemory) out.memory = m.y;
     return m.out;
   }

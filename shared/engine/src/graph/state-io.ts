@@ -7,7 +7,7 @@ import { dimOf, range, unsqueeze } from './onnx/ops.js';
 /**
  * The state inputs shared by the decode and prefill graphs, shaped as the engine's buffers are
  * (state/batch-state.ts), so ORT reads them where they lie:
- *   Mamba `past_key_values.{i}.conv_state` [B, Di, d_conv], `.ssm_state` [B, Di, N];
+ *   Mamba `past_key_values.{i}.conv_state` [B, d_conv, Di] (time-major), `.ssm_state` [B, N, Di];
  *   attention `past_key_values.{i}.key` / `.value` HEAD-MAJOR [B, KV, P, hd], P rows: W - 1 for a
  *   sliding ring, the reserved rows of a full cache (at least the longest cached sequence).
  */
@@ -15,8 +15,8 @@ import { dimOf, range, unsqueeze } from './onnx/ops.js';
 export function mambaInputs(g: GraphBuilder, c: ModelConfig, layer: number) {
   const m = c.mamba;
   return {
-    conv: g.input(pastName(layer, 'conv_state'), 'float32', ['batch', m.dInner, m.dConv]),
-    ssm: g.input(pastName(layer, 'ssm_state'), 'float32', ['batch', m.dInner, m.dState]),
+    conv: g.input(pastName(layer, 'conv_state'), 'float32', ['batch', m.dConv, m.dInner]),
+    ssm: g.input(pastName(layer, 'ssm_state'), 'float32', ['batch', m.dState, m.dInner]),
   };
 }
 

@@ -11,7 +11,8 @@ import { stateBlocks, type LayerState, type StateBlock } from './state-layout.js
  *   f32 LE   the blocks in header order (state-layout.ts `stateBlocks`)
  */
 const MAGIC = 'SMBYSTAT';
-const VERSION = 1;
+/** 2: Mamba states time-major / N-major ([d_conv, Di], [N, Di]); version 1 held [Di, d_conv], [Di, N]. */
+const VERSION = 2;
 
 export interface SequenceState {
   length: number;

@@ -5,7 +5,7 @@ import { numel } from '../model/tensor.js';
 
 /** What one layer keeps per sequence. */
 export type LayerState =
-  | { kind: 'mamba'; layer: number; conv: number[]; ssm: number[] } // [Di, d_conv], [Di, N]
+  | { kind: 'mamba'; layer: number; conv: number[]; ssm: number[] } // [d_conv, Di], [N, Di] (mamba-block.ts)
   | { kind: 'ring'; layer: number; rows: number; row: number[] } // W - 1 rows of [KV, hd]
   | { kind: 'full'; layer: number; row: number[] }; // one [KV, hd] row per token
 
@@ -15,7 +15,7 @@ export function stateLayout(spec: ModelSpec): LayerState[] {
   return plan.layers.flatMap((l): LayerState[] => {
     if (l.kind === 'mamba')
       return [
-        { kind: 'mamba', layer: l.index, conv: [c.mamba.dInner, c.mamba.dConv], ssm: [c.mamba.dInner, c.mamba.dState] },
+        { kind: 'mamba', layer: l.index, conv: [c.mamba.dConv, c.mamba.dInner], ssm: [c.mamba.dState, c.mamba.dInner] },
       ];
     if (l.kind === 'sliding_attention') return [{ kind: 'ring', layer: l.index, rows: l.window! - 1, row }];
     if (l.kind === 'full_attention') return [{ kind: 'full', layer: l.index, row }];

@@ -7,9 +7,9 @@ import {
   reshape,
   silu,
   slice,
+  softplus,
   split,
   squeeze,
-  sumLast,
   transpose,
   unsqueeze,
 } from '../onnx/ops.js';
@@ -28,11 +28,18 @@ import {
  * the decode form does one step from the cached state. Both share every other helper.
  */
 
+/**
+ * The state as the engine stores it (state/state-layout.ts), laid out for the step rather than as
+ * the checkpoint's conv weight: conv TIME-major [B, d_conv, Di] (shifting it moves whole Di rows),
+ * ssm N-major [B, N, Di] (every broadcast of the step runs over contiguous Di-long spans). Stored
+ * [B, Di, d_conv] / [B, Di, N], each step paid two transposes and a strided shift per layer, which
+ * grew to a tenth of a tiny model's batch-16 step.
+ */
 export interface MambaOut {
   out: string; // [B, S, d]
   y: string; // [B, S, d_inner], before the gate
-  conv: string; // [B, d_inner, d_conv]
-  ssm: string; // [B, d_inner, N]
+  conv: string; // [B, d_conv, d_inner]
+  ssm: string; // [B, N, d_inner]
 }
 
 // --- shared helpers ----------------------------------------------------------------------------
@@ -46,7 +53,7 @@ function inputProjection(g: GraphBuilder, h: string, p: string, m: MambaConfig):
 /** dt, B, C from the conv output. xc [..., d_inner] -> dt [..., d_inner], B, C [..., N]. */
 function selectiveParams(g: GraphBuilder, xc: string, p: string, m: MambaConfig) {
   const [dtl, b, c] = split(g, linear(g, xc, `${p}x_proj.weight`), [m.dtRank, m.dState, m.dState], -1);
-  const dt = g.op1('Softplus', [linear(g, dtl!, `${p}dt_proj.weight`, `${p}dt_proj.bias`)]);
+  const dt = softplus(g, linear(g, dtl!, `${p}dt_proj.weight`, `${p}dt_proj.bias`));
   return { dt, b: b!, c: c! };
 }
 
@@ -58,11 +65,10 @@ const decayRatesT = (g: GraphBuilder, p: string) =>
   transpose(g, g.op1('Neg', [g.op1('Exp', [g.param(`${p}A_log`)])]), [1, 0]);
 
 /**
- * One SSM step on the state held N-major inside the graph: ssmT [B, N, d_inner], dt, xc
- * [B, d_inner], b, c [B, N], aT [N, d_inner] -> ssmT' [B, N, d_inner], y [B, d_inner].
- * N-major because every broadcast then runs over contiguous d_inner-long spans; over the stored
- * [B, d_inner, N] layout ORT broadcasts N-long (8-16 value) spans, which made these few
- * elementwise ops cost as much as all of a tiny model's matmuls from batch 16 on.
+ * One SSM step on the N-major state: ssmT [B, N, d_inner], dt, xc [B, d_inner], b, c [B, N],
+ * aT [N, d_inner] -> ssmT' [B, N, d_inner], y [B, d_inner]. (Over a [B, d_inner, N] layout ORT
+ * broadcasts N-long, 8-16 value, spans, which made these few elementwise ops cost as much as all of
+ * a tiny model's matmuls from batch 16 on.)
  */
 function ssmStep(g: GraphBuilder, p: string, ssmT: string, dt: string, xc: string, b: string, c: string, aT: string) {
   const decay = g.op1('Exp', [g.op1('Mul', [unsqueeze(g, dt, [1]), aT])]); // [B, N, Di]
@@ -72,9 +78,6 @@ function ssmStep(g: GraphBuilder, p: string, ssmT: string, dt: string, xc: strin
   const y = g.op1('Add', [readout, g.op1('Mul', [g.param(`${p}D`), xc])]);
   return { ssm: next, y };
 }
-
-/** [B, d_inner, N] (the stored state) <-> [B, N, d_inner] (the step's layout). */
-const swapLast = (g: GraphBuilder, x: string) => transpose(g, x, [0, 2, 1]);
 
 /** out_proj(y * silu(z)). y, z [..., d_inner] -> [..., d]. */
 const gatedOutput = (g: GraphBuilder, y: string, z: string, p: string) =>
@@ -86,18 +89,18 @@ const convBias = (g: GraphBuilder, p: string, m: MambaConfig) => (m.convBias ? [
 
 /**
  * Final conv state = the last d_conv raw inputs ending at chunk position lengths[b] - 1.
- * xPadded [B, Di, d_conv - 1 + S]: padded index j holds chunk position j - (d_conv - 1), so the window
- * ending at position L - 1 is padded indices L - 1 .. L + d_conv - 2.
+ * xPadded [B, d_conv - 1 + S, Di]: padded index j holds chunk position j - (d_conv - 1), so the
+ * window ending at position L - 1 is padded indices L - 1 .. L + d_conv - 2.
  */
 function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: MambaConfig): string {
   const start = unsqueeze(g, g.op1('Sub', [lengths, g.ints([1], [])]), [1, 2]); // [B, 1, 1]
-  const offsets = reshape(g, range(g, g.ints([m.dConv])), [1, 1, m.dConv]);
-  const shape = g.op1('Concat', [dimOf(g, xPadded, 0), g.ints([m.dInner, m.dConv])], { axis: 0 });
-  const index = g.op1('Expand', [g.op1('Add', [start, offsets]), shape]); // [B, Di, d_conv]
-  return g.op1('GatherElements', [xPadded, index], { axis: 2 });
+  const offsets = reshape(g, range(g, g.ints([m.dConv])), [1, m.dConv, 1]);
+  const shape = g.op1('Concat', [dimOf(g, xPadded, 0), g.ints([m.dConv, m.dInner])], { axis: 0 });
+  const index = g.op1('Expand', [g.op1('Add', [start, offsets]), shape]); // [B, d_conv, Di]
+  return g.op1('GatherElements', [xPadded, index], { axis: 1 });
 }
 
-/** The SSM recurrence over time as a Scan whose body is `ssmStep`, from ssm0 [B, Di, N]. Inputs [B, S, ...]. */
+/** The SSM recurrence over time as a Scan whose body is `ssmStep`, from ssm0 [B, N, Di]. Inputs [B, S, ...]. */
 function ssmScan(
   g: GraphBuilder,
   p: string,
@@ -115,7 +118,7 @@ function ssmScan(
 
   const [ssmFinal, y] = g.op(
     'Scan',
-    [swapLast(g, ssm0), seq.dt, seq.xc, seq.b, seq.c],
+    [ssm0, seq.dt, seq.xc, seq.b, seq.c],
     {
       body,
       num_scan_inputs: 4,
@@ -124,12 +127,12 @@ function ssmScan(
     },
     2,
   );
-  return { ssm: swapLast(g, ssmFinal!), y: y! }; // [B, Di, N], [B, S, Di]
+  return { ssm: ssmFinal!, y: y! }; // [B, N, Di], [B, S, Di]
 }
 
 /**
- * A chunk of tokens from the cached state (zeros for a new sequence): conv [B, Di, d_conv] holds
- * the last d_conv raw inputs, so its newest d_conv - 1 are the conv's left context; ssm [B, Di, N]
+ * A chunk of tokens from the cached state (zeros for a new sequence): conv [B, d_conv, Di] holds
+ * the last d_conv raw inputs, so its newest d_conv - 1 are the conv's left context; ssm [B, N, Di]
  * starts the scan. h [B, S, d] right-padded; stepMask [B, S, 1] is 1 at valid positions. Padded
  * steps get dt = 0, which makes the SSM step the identity (exp(0) = 1, no drive), so the final
  * state is the state after lengths[b] tokens without a select in the Scan body.
@@ -145,9 +148,10 @@ export function mambaPrefill(
 ): MambaOut {
   const [x, z] = inputProjection(g, h, p, m); // [B, S, Di]
   // --- causal depthwise conv over time, continuing the cached inputs ---
-  const context = slice(g, state.conv, [1], [m.dConv], [2]); // [B, Di, K - 1]
-  const xPadded = g.op1('Concat', [context, transpose(g, x, [0, 2, 1])], { axis: 2 }); // [B, Di, S + K - 1]
-  const conv = g.op1('Conv', [xPadded, g.param(`${p}conv1d.weight`), ...convBias(g, p, m)], { group: m.dInner }); // [B, Di, S]
+  const context = slice(g, state.conv, [1], [m.dConv], [1]); // [B, K - 1, Di]
+  const xPadded = g.op1('Concat', [context, x], { axis: 1 }); // [B, S + K - 1, Di]
+  const convIn = transpose(g, xPadded, [0, 2, 1]); // [B, Di, S + K - 1]: Conv's channel-major layout
+  const conv = g.op1('Conv', [convIn, g.param(`${p}conv1d.weight`), ...convBias(g, p, m)], { group: m.dInner }); // [B, Di, S]
   const xc = silu(g, transpose(g, conv, [0, 2, 1])); // [B, S, Di]
   // --- selective scan ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
@@ -158,7 +162,7 @@ export function mambaPrefill(
 
 // --- decode: one token from the cached state --------------------------------------------------
 
-/** h [B, 1, d]; conv [B, Di, d_conv]; ssm [B, Di, N]. */
+/** h [B, 1, d]; conv [B, d_conv, Di]; ssm [B, N, Di]. */
 export function mambaDecode(
   g: GraphBuilder,
   h: string,
@@ -169,13 +173,13 @@ export function mambaDecode(
 ): MambaOut {
   const [x, z] = inputProjection(g, h, p, m).map((t) => squeeze(g, t, [1])); // [B, Di]
   // --- conv state: drop the oldest input, append x ---
-  const nextConv = g.op1('Concat', [slice(g, conv, [1], [m.dConv], [2]), unsqueeze(g, x!, [2])], { axis: 2 });
-  const weight = reshape(g, g.param(`${p}conv1d.weight`), [m.dInner, m.dConv]);
-  const summed = sumLast(g, g.op1('Mul', [nextConv, weight])); // [B, Di]
+  const nextConv = g.op1('Concat', [slice(g, conv, [1], [m.dConv], [1]), unsqueeze(g, x!, [1])], { axis: 1 });
+  const weight = transpose(g, reshape(g, g.param(`${p}conv1d.weight`), [m.dInner, m.dConv]), [1, 0]); // [K, Di]
+  const summed = g.op1('ReduceSum', [g.op1('Mul', [nextConv, weight]), g.ints([1])], { keepdims: 0 }); // [B, Di]
   const xc = silu(g, m.convBias ? g.op1('Add', [summed, g.param(`${p}conv1d.bias`)]) : summed);
   // --- selective step ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
-  const step = ssmStep(g, p, swapLast(g, ssm), dt, xc, b, c, decayRatesT(g, p));
+  const step = ssmStep(g, p, ssm, dt, xc, b, c, decayRatesT(g, p));
   const y = unsqueeze(g, step.y, [1]); // [B, 1, Di]
-  return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: swapLast(g, step.ssm) };
+  return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: step.ssm };
 }
