@@ -59,12 +59,14 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
             fresh: { k, v, mask: null }, // its own row is always visible
           };
           if (layer.sharesKv) shared = keys;
-          return differentialAttention(g, p, i, c, q, keys.cached, keys.fresh);
+          return differentialAttention(g, p, i, c, q, keys.cached, keys.fresh, true);
         }
         case 'gmu':
           return gmu(g, h, p, memory!);
-        case 'cross_attention':
-          return differentialAttention(g, p, i, c, crossProjection(g, h, p), shared!.cached, shared!.fresh);
+        case 'cross_attention': {
+          const q = crossProjection(g, h, p);
+          return differentialAttention(g, p, i, c, q, shared!.cached, shared!.fresh, true);
+        }
       }
     };
     x = g.scope(`layers.${i}.${layer.kind}`, () => residualLayer(g, x, i, c, mixer));
