@@ -18,8 +18,9 @@ import { rmsNorm } from './layer-norm.js';
  *   m = max(max_P Sc, max_Sf Sf),  Ec = exp(Sc - m),  Ef = exp(Sf - m)
  *   attn = (Ec Vc + Ef Vf) / (sum Ec + sum Ef)
  * Queries are grouped per KV head ([B, KV, G Sq, hd]) instead of repeating keys. For values, KV head
- * t of pair i needs the probabilities of both stripes of that pair, so Ec is expanded (x2, the size
- * of the scores, not of the cache) to [B, KV, 2 G Sq, P] and multiplies the cached values per head.
+ * t of pair i needs the probabilities of both stripes of that pair: Ec as [B, i, 1, 2 G Sq, P] times
+ * the cached values as [B, i, t, P, hd], MatMul broadcasting over t (an explicit Expand of Ec was
+ * 10-25 % slower).
  */
 
 /** The engine's cache of one layer, fed as it is; mask additive, broadcastable to [B, KV, G, Sq, P]. */
@@ -123,9 +124,9 @@ function mergedSoftmax(g: GraphBuilder, qg: string, cached: CachedKeys, fresh: F
  */
 function pairedValues(g: GraphBuilder, ec: string, ef: string, cached: CachedKeys, fresh: FreshKeys, x: Heads) {
   const pairs = (e: string) => reshape(g, e, [0, x.half, 1, -1, 0]); // [B, i, 1, (s, G, Sq), Pk]
-  const expanded = g.op1('Expand', [pairs(ec), g.ints([1, 1, 2, 1, 1])]); // [B, i, t, (s, G, Sq), P]
-  const cachedProbs = reshapeDyn(g, expanded, [[0, x.kv, -1], dimOf(g, cached.k, 2)]); // [B, KV, (s, G, Sq), P]
-  const numC = reshape(g, g.op1('MatMul', [cachedProbs, cached.v]), [0, x.half, 2, -1, x.hd]);
+  // Both heads t of a pair read the same probabilities: MatMul broadcasts them over t, no copy.
+  const cachedV = reshape(g, cached.v, [0, x.half, 2, -1, x.hd]); // [B, i, t, P, hd], the buffer as it is
+  const numC = g.op1('MatMul', [pairs(ec), cachedV]); // [B, i, t, (s, G, Sq), hd]
   const freshV = transpose(g, reshape(g, fresh.v, [0, 0, x.half, 2, x.hd]), [0, 2, 3, 1, 4]); // [B, i, t, Sf, hd]
   const numF = g.op1('MatMul', [pairs(ef), freshV]); // [B, i, t, (s, G, Sq), hd]
   return reshape(g, g.op1('Add', [numC, numF]), [0, 0, 0, 2, x.group, -1, x.hd]);
