@@ -10,6 +10,7 @@ import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
+import { measureGemmGflops, rooflineMs, tokenWork } from './roofline.js';
 
 /**
  * SambaY against a Transformer of the same width and depth, built by the same code: decode step
@@ -31,6 +32,8 @@ interface DecodeResult {
   tokens_per_second: number;
   kv_bytes_read_per_token: number;
   state_bytes_per_sequence: number;
+  /** The least this step could take on this machine (roofline.ts). */
+  roofline_ms_per_step: number;
 }
 
 interface Options {
@@ -39,6 +42,13 @@ interface Options {
   steps: number;
   threads: number;
   maxStateBytes: number;
+  machine: Machine;
+}
+
+/** The machine's limits, measured in the same run. */
+interface Machine {
+  bandwidth: Bandwidth;
+  gemmGflops: number;
 }
 
 function buildSpec(preset: string, model: ModelName): ModelSpec {
@@ -47,20 +57,6 @@ function buildSpec(preset: string, model: ModelName): ModelSpec {
   const config = parseConfig(raw);
   const plan = planLayers(config);
   return { config, plan, weights: initWeights(config, plan, 0) };
-}
-
-/**
- * K/V bytes one token's decode must read at context n: every full and cross layer reads the n
- * cached rows it attends over (cross layers re-read the shared cache), a sliding layer its ring.
- */
-function kvBytesReadPerToken(spec: ModelSpec, context: number): number {
-  const { numKvHeads, headDim, slidingWindow } = spec.config;
-  const rowBytes = 2 * numKvHeads * headDim * 4; // key + value, f32
-  return spec.plan.layers.reduce((sum, layer) => {
-    if (layer.kind === 'sliding_attention') return sum + rowBytes * Math.min(context, slidingWindow - 1);
-    if (layer.kind === 'full_attention' || layer.kind === 'cross_attention') return sum + rowBytes * context;
-    return sum;
-  }, 0);
 }
 
 const randomIds = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
@@ -95,6 +91,7 @@ async function benchModel(name: ModelName, spec: ModelSpec, o: Options): Promise
   for (const context of o.contexts) {
     const state = syntheticState(spec, context, 1);
     const stateBytes = stateByteSize(stateLayout(spec), context);
+    const work = tokenWork(spec, context);
     for (const batch of o.batches) {
       if (batch * stateBytes > o.maxStateBytes) {
         process.stderr.write(`${name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`);
@@ -107,8 +104,9 @@ async function benchModel(name: ModelName, spec: ModelSpec, o: Options): Promise
         batch,
         ms_per_step: ms,
         tokens_per_second: batch / (ms / 1000),
-        kv_bytes_read_per_token: kvBytesReadPerToken(spec, context),
+        kv_bytes_read_per_token: work.kvBytes,
         state_bytes_per_sequence: stateBytes,
+        roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemmGflops),
       });
       process.stderr.write(`${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step\n`);
     }
@@ -128,8 +126,10 @@ function decodeTable(results: DecodeResult[], bandwidth: Bandwidth): string {
       String(r.context),
       String(r.batch),
       r.ms_per_step.toFixed(2),
+      `${r.roofline_ms_per_step.toFixed(2)} (${((100 * r.roofline_ms_per_step) / r.ms_per_step).toFixed(0)}%)`,
       r.tokens_per_second.toFixed(0),
       single ? `${(r.tokens_per_second / single.tokens_per_second).toFixed(1)}x` : '-',
+      single ? `${((r.batch * single.roofline_ms_per_step) / r.roofline_ms_per_step).toFixed(1)}x` : '-',
       formatBytes(r.kv_bytes_read_per_token),
       `${kvGbps(r).toFixed(1)} (${((100 * kvGbps(r)) / bandwidth.gbps).toFixed(0)}%)`,
       formatBytes(r.state_bytes_per_sequence),
@@ -141,8 +141,10 @@ function decodeTable(results: DecodeResult[], bandwidth: Bandwidth): string {
       'context',
       'batch',
       'ms/step',
+      'roofline ms (% reached)',
       'tokens/s',
       'vs batch 1',
+      'roofline vs batch 1',
       'K/V read/token',
       'K/V GB/s (% of bandwidth)',
       'state/seq',
@@ -197,15 +199,17 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  const threads = Number(values.threads);
   const o: Options = {
     contexts: values.contexts.split(',').map(Number),
     batches: values.batches.split(',').map(Number),
     steps: Number(values.steps),
-    threads: Number(values.threads),
+    threads,
     maxStateBytes: Number(values['max-state-gib']) * 2 ** 30,
+    machine: { bandwidth: await measureBandwidth(threads), gemmGflops: await measureGemmGflops(threads) },
   };
+  const { bandwidth, gemmGflops } = o.machine;
   const prompt = Number(values.prompt);
-  const bandwidth = await measureBandwidth(o.threads);
   const results: DecodeResult[] = [];
   const prefill: Partial<Record<ModelName, number>> = {};
   for (const name of ['sambay', 'transformer'] as const) {
@@ -220,7 +224,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `# decode benchmark: preset ${values.preset} (d=${config.hiddenSize}, L=${config.numLayers}, H=${config.numHeads}, ` +
       `KV=${config.numKvHeads}, W=${config.slidingWindow}), ${o.threads} intra-op thread(s), median of ${o.steps} steps\n\n` +
-      `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}; ${readings.join('; ')})\n\n` +
+      `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}; ${readings.join('; ')}); ` +
+      `f32 GEMM ${gemmGflops.toFixed(0)} GFLOP/s (ORT MatMul 64 x 1024 x 1024, ${o.threads} thread(s))\n\n` +
       `${decodeTable(results, bandwidth)}\n\n${comparisonTable(results)}\n\n` +
       `${prompt}-token prefill: SambaY ${prefill.sambay!.toFixed(0)} tokens/s, Transformer ${prefill.transformer!.toFixed(0)} tokens/s\n`,
   );
@@ -228,6 +233,7 @@ async function main(): Promise<void> {
     const report = {
       memory_bandwidth_gbps: bandwidth.gbps,
       memory_bandwidth_method: bandwidth.method,
+      gemm_gflops: gemmGflops,
       preset: values.preset,
       threads: o.threads,
       steps: o.steps,

@@ -1,0 +1,87 @@
+import ort from 'onnxruntime-node';
+import { GraphBuilder } from '../graph/onnx/onnx-builder.js';
+import type { ModelSpec } from '../model/model-spec.js';
+import { numel } from '../model/tensor.js';
+
+/**
+ * What one decode step must read and compute, and the least time the machine could do it in:
+ *   roofline(batch) = max((weight bytes + batch x K/V bytes) / bandwidth, batch x FLOPs / GEMM rate)
+ * with the bandwidth and the GEMM rate measured in the same run. Weights are read once per step
+ * whatever the batch; each sequence adds its own K/V reads and FLOPs, so the roofline also bounds
+ * how far batching can raise tokens/s.
+ */
+
+export interface TokenWork {
+  /** f32 bytes of the weights a step streams (every matmul weight; the embedding only as a tied head). */
+  weightBytes: number;
+  /** K/V bytes one token's decode reads at its context (see `kvBytesReadPerToken`). */
+  kvBytes: number;
+  /** Multiply-adds x 2 of one token: matmul weights plus attention over the rows it reads. */
+  flops: number;
+}
+
+/** A matmul weight: a 2-D `.weight` other than the embedding table (gathered, not multiplied). */
+const isMatmulWeight = (name: string, shape: number[]) =>
+  name.endsWith('.weight') && shape.length === 2 && name !== 'model.embed_tokens.weight';
+
+/**
+ * K/V bytes one token's decode must read at context n: every full and cross layer reads the n
+ * cached rows it attends over (cross layers re-read the shared cache), a sliding layer its ring.
+ */
+export function kvBytesReadPerToken(spec: ModelSpec, context: number): number {
+  const { numKvHeads, headDim } = spec.config;
+  return 2 * numKvHeads * headDim * 4 * attendedRows(spec, context);
+}
+
+/** Rows all attention layers of one token attend over, summed. */
+function attendedRows(spec: ModelSpec, context: number): number {
+  return spec.plan.layers.reduce((sum, layer) => {
+    if (layer.kind === 'sliding_attention') return sum + Math.min(context, spec.config.slidingWindow - 1);
+    if (layer.kind === 'full_attention' || layer.kind === 'cross_attention') return sum + context;
+    return sum;
+  }, 0);
+}
+
+export function tokenWork(spec: ModelSpec, context: number): TokenWork {
+  const { config: c } = spec;
+  let params = 0;
+  for (const name of spec.weights.keys()) {
+    const { shape } = spec.weights.get(name)!;
+    if (isMatmulWeight(name, shape)) params += numel(shape);
+  }
+  if (c.tieWordEmbeddings) params += c.vocabSize * c.hiddenSize; // the embedding read again as the head
+  // Differential attention per query head: scores over hd, values over both heads of its pair (2 hd).
+  const attentionMacs = 3 * c.numHeads * c.headDim * attendedRows(spec, context);
+  return { weightBytes: 4 * params, kvBytes: kvBytesReadPerToken(spec, context), flops: 2 * (params + attentionMacs) };
+}
+
+/** The least ms a decode step of `batch` tokens could take at `gbps` and `gflops`. */
+export function rooflineMs(work: TokenWork, batch: number, gbps: number, gflops: number): number {
+  const memory = (work.weightBytes + batch * work.kvBytes) / (gbps * 1e9);
+  const compute = (batch * work.flops) / (gflops * 1e9);
+  return 1000 * Math.max(memory, compute);
+}
+
+/**
+ * The machine's f32 GEMM rate: ORT MatMul of 64 rows by a 1024 x 1024 initializer (prepacked, in
+ * cache), the shape of a batched decode step's weight matmuls. Median of 20 runs after a warm-up.
+ */
+export async function measureGemmGflops(threads: number): Promise<number> {
+  const [m, k, n] = [64, 1024, 1024];
+  const weight = { shape: [k, n], data: new Float32Array(k * n).fill(1e-3) };
+  const g = new GraphBuilder('gemm_rate', () => weight);
+  const x = g.input('x', 'float32', [m, k]);
+  g.output('y', g.op1('MatMul', [x, g.param('w')]), 'float32', [m, n]);
+  const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
+  const feeds = { x: new ort.Tensor('float32', new Float32Array(m * k).fill(1), [m, k]) };
+  await session.run(feeds);
+  const times: number[] = [];
+  for (let r = 0; r < 20; r++) {
+    const start = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - start);
+  }
+  await session.release();
+  times.sort((a, b) => a - b);
+  return (2 * m * k * n) / (times[times.length >> 1]! / 1000) / 1e9;
+}
