@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadScheduler, type GenerationEvent, type GenerationRequest } from '@sambay/engine';
 import { writeModelDir } from '@sambay/engine/model';
+import { readServiceConfig } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from '../helpers/api-process.js';
 import { connectRedis, deleteKeys, testPrefix } from '../helpers/redis.js';
-import { openSse } from '../helpers/sse-client.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
+import { postJson, readEvents } from './light-http-client.js';
 
 interface JobSpec {
   id: string;
@@ -24,9 +25,16 @@ interface JobSpec {
 interface RunResult {
   wallMs: number;
   tokens: number;
+  /** Every token over the time from submission to the last token. */
   tokensPerSecond: number;
   ttftMs: number[]; // per job, from submission
   tokenIds: Map<string, number[]>;
+}
+
+/** When a job's first and last tokens arrived, in ms from the run's start. */
+interface TokenTimes {
+  first: number;
+  last: number;
 }
 
 const now = () => performance.now();
@@ -58,10 +66,11 @@ class InProcessEngine {
     private readonly listeners: Set<(event: GenerationEvent, at: number) => void>,
   ) {}
 
-  static async create(modelDir: string, maxSequences: number): Promise<InProcessEngine> {
+  static async create(modelDir: string, maxSequences: number, intraOpThreads: number): Promise<InProcessEngine> {
     const listeners = new Set<(event: GenerationEvent, at: number) => void>();
     const scheduler = await loadScheduler(modelDir, {
       maxSequences,
+      intraOpThreads,
       onEvent: (event) => {
         const at = now();
         for (const listener of listeners) listener(event, at);
@@ -77,14 +86,16 @@ class InProcessEngine {
 
   async run(specs: JobSpec[]): Promise<RunResult> {
     const start = now();
-    const first = new Map<string, number>();
+    const times = new Map<string, TokenTimes>();
     const tokenIds = new Map<string, number[]>(specs.map((j) => [j.id, []]));
     let left = specs.length;
     const done = new Promise<void>((resolve, reject) => {
       const stop = this.listen((event, at) => {
         if (!tokenIds.has(event.id)) return;
         if (event.type === 'tokens') {
-          if (!first.has(event.id)) first.set(event.id, at - start);
+          const time = times.get(event.id);
+          if (time) time.last = at - start;
+          else times.set(event.id, { first: at - start, last: at - start });
           tokenIds.get(event.id)!.push(...event.tokenIds);
         } else if (event.type === 'failed') reject(new Error(event.message));
         else if (event.type === 'finished' && --left === 0) {
@@ -95,62 +106,49 @@ class InProcessEngine {
     });
     for (const j of specs) this.scheduler.submit(engineRequest(j));
     await done;
-    return summarize(now() - start, specs, first, tokenIds);
+    return summarize(specs, times, tokenIds);
   }
 }
 
-function summarize(
-  wallMs: number,
-  specs: JobSpec[],
-  first: Map<string, number>,
-  ids: Map<string, number[]>,
-): RunResult {
+function summarize(specs: JobSpec[], times: Map<string, TokenTimes>, ids: Map<string, number[]>): RunResult {
   const tokens = [...ids.values()].reduce((sum, t) => sum + t.length, 0);
+  const spans = specs.map((j) => times.get(j.id) ?? { first: NaN, last: NaN });
+  const wallMs = Math.max(...spans.map((t) => t.last));
   return {
     wallMs,
     tokens,
     tokensPerSecond: tokens / (wallMs / 1000),
-    ttftMs: specs.map((j) => first.get(j.id) ?? NaN),
+    ttftMs: spans.map((t) => t.first),
     tokenIds: ids,
   };
 }
 
 /** One job through POST /v1/jobs and its SSE stream, timed at this client. */
-async function serviceJob(
-  api: ApiProcess,
-  j: JobSpec,
-  start: number,
-): Promise<{ ttft: number; ids: number[]; end: number }> {
-  const reply = await fetch(`${api.url}/v1/jobs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: j.prompt, max_tokens: j.maxTokens, seed: j.seed, ignore_eos: true, ...SAMPLING }),
-  });
-  if (reply.status !== 202) throw new Error(`POST /v1/jobs: ${reply.status} ${await reply.text()}`);
-  const { id } = (await reply.json()) as { id: string };
-  const stream = await openSse(`${api.url}/v1/jobs/${id}/events`, { timeoutMs: 600_000 });
-  let ttft = NaN;
+async function serviceJob(api: ApiProcess, j: JobSpec, start: number): Promise<{ times: TokenTimes; ids: number[] }> {
+  const body = { prompt: j.prompt, max_tokens: j.maxTokens, seed: j.seed, ignore_eos: true, ...SAMPLING };
+  const reply = await postJson(`${api.url}/v1/jobs`, body);
+  if (reply.status !== 202) throw new Error(`POST /v1/jobs: ${reply.status} ${reply.text}`);
+  const { id } = JSON.parse(reply.text) as { id: string };
+  const times = { first: NaN, last: NaN };
   const ids: number[] = [];
-  try {
-    for (let event = await stream.next(); event; event = await stream.next()) {
-      if (event.event === 'tokens') {
-        if (Number.isNaN(ttft)) ttft = now() - start;
-        ids.push(...(JSON.parse(event.data) as { token_ids: number[] }).token_ids);
-      } else if (event.event === 'error') throw new Error(`job ${id}: ${event.data}`);
-      else if (event.event === 'done') break;
-    }
-  } finally {
-    stream.close();
-  }
-  return { ttft, ids, end: now() };
+  // The server ends the stream after `done`, which gives its connection back to the agent.
+  await readEvents(`${api.url}/v1/jobs/${id}/events`, (event) => {
+    if (event.event === 'tokens') {
+      times.last = now() - start;
+      if (Number.isNaN(times.first)) times.first = times.last;
+      ids.push(...(JSON.parse(event.data) as { token_ids: number[] }).token_ids);
+    } else if (event.event === 'error') throw new Error(`job ${id}: ${event.data}`);
+    return event.event === 'done';
+  });
+  return { times, ids };
 }
 
 async function serviceRun(api: ApiProcess, specs: JobSpec[]): Promise<RunResult> {
   const start = now();
   const results = await Promise.all(specs.map((j) => serviceJob(api, j, start)));
-  const first = new Map(specs.map((j, i) => [j.id, results[i]!.ttft]));
+  const times = new Map(specs.map((j, i) => [j.id, results[i]!.times]));
   const ids = new Map(specs.map((j, i) => [j.id, results[i]!.ids]));
-  return summarize(Math.max(...results.map((r) => r.end)) - start, specs, first, ids);
+  return summarize(specs, times, ids);
 }
 
 const sameTokens = (a: RunResult, b: RunResult) =>
@@ -229,8 +227,41 @@ const table = (head: string[], rows: string[][]) =>
   );
 
 const USAGE = `npm run bench:service -- [--jobs 8] [--tokens 256] [--repeats 3] [--long-prompt 16384]
-  [--decoders 8] [--skip-service] [--json FILE]
+  [--decoders 8] [--threads N] [--skip-service] [--json FILE]
+--threads: ORT intra-op threads of the worker and of the in-process engine alike (default: the
+  worker's, WORKER_INTRA_OP_THREADS).
 Needs a built tree (npm run build) and Redis at REDIS_URL.`;
+
+/** A metric over the repeats: the best (what the tables compare) and the spread. */
+interface Spread {
+  best: number;
+  min: number;
+  max: number;
+  all: number[];
+}
+
+function spread(values: number[], better: 'higher' | 'lower'): Spread {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return { best: better === 'higher' ? max : min, min, max, all: values };
+}
+
+/** One side's repeats of one configuration, metric by metric. */
+function side(runs: RunResult[]) {
+  return {
+    tokensPerSecond: spread(
+      runs.map((r) => r.tokensPerSecond),
+      'higher',
+    ),
+    ttftMs: spread(
+      runs.map((r) => median(r.ttftMs)),
+      'lower',
+    ),
+  };
+}
+
+const range = (x: Spread, digits: number) => `${x.min.toFixed(digits)}–${x.max.toFixed(digits)}`;
+const slower = (engine: number, service: number) => (100 * (engine - service)) / engine;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -240,6 +271,7 @@ async function main(): Promise<void> {
       repeats: { type: 'string', default: '3' },
       'long-prompt': { type: 'string', default: '16384' },
       decoders: { type: 'string', default: '8' },
+      threads: { type: 'string' },
       'skip-service': { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -252,6 +284,10 @@ async function main(): Promise<void> {
   const count = Number(values.jobs);
   const maxTokens = Number(values.tokens);
   const repeats = Number(values.repeats);
+  // The engine's own speed is measured with the threads the worker's engine gets, not ORT's default:
+  // on a small machine one thread is the faster engine as well as the one that leaves a core free.
+  const workerThreads = readServiceConfig({ WORKER_INTRA_OP_THREADS: process.env.WORKER_INTRA_OP_THREADS });
+  const threads = Number(values.threads ?? workerThreads.WORKER_INTRA_OP_THREADS);
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavg_start: loadavg() };
   const modelDir = await mkdtemp(join(tmpdir(), 'sambay-bench-model-'));
   const prefix = testPrefix();
@@ -261,77 +297,100 @@ async function main(): Promise<void> {
     await writeModelDir(modelDir, { preset: 'tiny', seed: 0 });
     // The engine in-process and the service (API + Redis + one worker, read over SSE), run in turns
     // so that load from other processes hits both alike; the best run of each counts.
-    const engine = await InProcessEngine.create(modelDir, count);
+    const engine = await InProcessEngine.create(modelDir, count, threads);
     await engine.run(jobs(1, 8, 'warm')); // ORT sessions warm up on their first runs
     let api: ApiProcess | undefined;
     if (!values['skip-service']) {
-      const env = { QUEUE_PREFIX: prefix, MODEL_DIR: modelDir, WORKER_MAX_SEQUENCES: String(count), LOG_LEVEL: 'info' };
+      const env = {
+        QUEUE_PREFIX: prefix,
+        MODEL_DIR: modelDir,
+        WORKER_MAX_SEQUENCES: String(count),
+        WORKER_INTRA_OP_THREADS: String(threads),
+        LOG_LEVEL: 'info',
+      };
       processes.push(await startWorkerProcess(env));
       api = await startApiProcess(env);
       processes.push(api);
       await serviceRun(api, jobs(1, 8, 'warm'));
     }
+    // Each run starts once the last one's after-work (the worker and API finishing a job) is over,
+    // so neither side pays for the other's.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
     const both = async (n: number) => {
       const e: RunResult[] = [];
       const s: RunResult[] = [];
       for (let r = 0; r < repeats; r++) {
+        await settle();
         e.push(await engine.run(jobs(n, maxTokens, `e${n}-${r}`)));
+        await settle();
         if (api) s.push(await serviceRun(api, jobs(n, maxTokens, `s${n}-${r}`)));
       }
-      const top = (rs: RunResult[]) => rs.reduce((x, y) => (y.tokensPerSecond > x.tokensPerSecond ? y : x));
-      return { e: top(e), s: api ? top(s) : undefined };
+      const same = s.every((run, i) => sameTokens(e[i]!, run));
+      return { e: side(e), s: api ? side(s) : undefined, same };
     };
-    const { e: engineSingle, s: serviceSingle } = await both(1);
-    const { e: engineAll, s: serviceAll } = await both(count);
+    const single = await both(1);
+    const all = await both(count);
     process.stderr.write(
-      `engine: ${engineAll.tokensPerSecond.toFixed(0)} tokens/s, service: ${serviceAll?.tokensPerSecond.toFixed(0) ?? '-'}\n`,
+      `engine: ${all.e.tokensPerSecond.best.toFixed(0)} tokens/s, service: ${all.s?.tokensPerSecond.best.toFixed(0) ?? '-'}\n`,
     );
 
     // --- a long prompt admitted while sequences decode (in-process, 9 slots) ---
-    const longEngine = await InProcessEngine.create(modelDir, Number(values.decoders) + 1);
+    const longEngine = await InProcessEngine.create(modelDir, Number(values.decoders) + 1, threads);
     await longEngine.run(jobs(1, 8, 'warm'));
     const long = await longPrompt(longEngine, Number(values['long-prompt']), Number(values.decoders));
     await Promise.all([engine.scheduler.close(), longEngine.scheduler.close()]);
 
     const rows: string[][] = [];
+    const spreadRows: string[][] = [];
     const report: Record<string, unknown> = {
       machine: { ...machine, loadavg_end: loadavg() },
       jobs: count,
       max_tokens: maxTokens,
+      repeats,
+      intra_op_threads: threads,
     };
     const runs = [
-      ['1 job', engineSingle, serviceSingle],
-      [`${count} jobs`, engineAll, serviceAll],
+      ['1 job', single],
+      [`${count} jobs`, all],
     ] as const;
     const throughput: Record<string, unknown>[] = [];
-    for (const [name, e, s] of runs) {
-      const overhead = s ? (100 * (e.tokensPerSecond - s.tokensPerSecond)) / e.tokensPerSecond : NaN;
-      const ttftE = median(e.ttftMs);
-      const ttftS = s ? median(s.ttftMs) : NaN;
+    for (const [name, { e, s, same }] of runs) {
+      const overhead = s ? slower(e.tokensPerSecond.best, s.tokensPerSecond.best) : NaN;
+      const added = s ? s.ttftMs.best - e.ttftMs.best : NaN;
       rows.push([
         name,
-        e.tokensPerSecond.toFixed(0),
-        s ? s.tokensPerSecond.toFixed(0) : '-',
+        e.tokensPerSecond.best.toFixed(0),
+        s ? s.tokensPerSecond.best.toFixed(0) : '-',
         s ? `${overhead.toFixed(1)}%` : '-',
-        ttftE.toFixed(1),
-        s ? ttftS.toFixed(1) : '-',
-        s ? (ttftS - ttftE).toFixed(1) : '-',
-        s ? String(sameTokens(e, s)) : '-',
+        e.ttftMs.best.toFixed(1),
+        s ? s.ttftMs.best.toFixed(1) : '-',
+        s ? added.toFixed(1) : '-',
+        s ? String(same) : '-',
+      ]);
+      spreadRows.push([
+        name,
+        range(e.tokensPerSecond, 0),
+        s ? range(s.tokensPerSecond, 0) : '-',
+        range(e.ttftMs, 1),
+        s ? range(s.ttftMs, 1) : '-',
       ]);
       throughput.push({
         run: name,
-        engine_tokens_per_second: e.tokensPerSecond,
-        service_tokens_per_second: s?.tokensPerSecond ?? null,
+        engine_tokens_per_second: e.tokensPerSecond.best,
+        service_tokens_per_second: s?.tokensPerSecond.best ?? null,
         overhead_percent: s ? overhead : null,
-        engine_ttft_ms: ttftE,
-        service_ttft_ms: s ? ttftS : null,
-        same_tokens: s ? sameTokens(e, s) : null,
+        engine_ttft_ms: e.ttftMs.best,
+        service_ttft_ms: s ? s.ttftMs.best : null,
+        added_ttft_ms: s ? added : null,
+        same_tokens: s ? same : null,
+        repeats: { engine: e, service: s ?? null },
       });
     }
     report.throughput = throughput;
     report.long_prompt = long;
     process.stdout.write(
-      `# service benchmark: preset tiny, ${count} jobs x ${maxTokens} tokens (ignore_eos), best of ${repeats}\n` +
+      `# service benchmark: preset tiny, ${count} jobs x ${maxTokens} tokens (ignore_eos), best of ${repeats}, ` +
+        `${threads} intra-op thread(s)\n` +
         `machine: ${machine.nproc} x ${machine.cpu}, load ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')} ` +
         `-> ${loadavg()
           .map((l) => l.toFixed(2))
@@ -340,14 +399,19 @@ async function main(): Promise<void> {
           [
             'run',
             'engine tokens/s',
-            'service tokens/s',
+            'service tokens/s (client)',
             'service overhead',
-            'engine TTFT ms (= prefill + 1 step)',
+            'engine TTFT ms (prefill)',
             'service TTFT ms (SSE client)',
             'added ms',
             'same tokens',
           ],
           rows,
+        )}\n\n` +
+        `Spread over the ${repeats} repeats (min–max):\n\n` +
+        `${table(
+          ['run', 'engine tokens/s', 'service tokens/s', 'engine TTFT ms', 'service TTFT ms'],
+          spreadRows,
         )}\n\n` +
         `${table(
           [

@@ -27,14 +27,19 @@ export async function startServiceProcess<T>(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let waiting = true;
   const found = new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      // Once ready, not again: `ready` reads the whole output, which grows with every log line (a
+      // benchmark's client would spend its CPU rescanning it while it times the service).
+      if (!waiting) return;
       const value = ready(output);
       if (value !== null) {
+        waiting = false;
         clearTimeout(timer);
         resolve(value);
       }
