@@ -341,6 +341,8 @@ describe('generation end to end: API + two workers + Redis', () => {
       top_k: 0,
       seed: 3,
       stop: [],
+      // Greedy decoding may reach EOS within a second, which would race the cancel.
+      ignore_eos: true,
     };
     const submitted = await post<JobAccepted>('/v1/jobs', body);
     assert.equal(submitted.status, 202);

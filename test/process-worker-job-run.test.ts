@@ -226,3 +226,26 @@ test('an engine failure writes an error event and fails the job', async (t) => {
   assert.equal((await redis.hgetall(keys.jobState('f'))).status, 'failed');
   assert.ok((await redis.ttl(keys.jobStream('f'))) > 0);
 });
+
+test('a failed `running` write fails the attempt: its generation is stopped and none of it is written', async (t) => {
+  const engine = new ScriptedEngine(1);
+  const cancel = engine.cancel.bind(engine);
+  const cancelled: string[] = [];
+  engine.cancel = (id) => {
+    cancelled.push(id);
+    cancel(id);
+  };
+  const { keys, queue, startWorker, add, read } = setup(t, engine);
+  // A state hash that says the job ended, with no `done` in its stream: every fenced write is refused.
+  await redis.hset(keys.jobState('w'), { status: 'failed' });
+  startWorker();
+  await add('w', { max_tokens: 1000 });
+  await waitFor('BullMQ to give up on it', async () => (await queue.getJobCountByTypes('failed')) > 0);
+  assert.equal(engine.submitted.length, 3, 'each attempt failed on its own write and was retried');
+  assert.deepEqual(
+    cancelled,
+    engine.submitted.map((r) => r.id),
+    'each generation was stopped',
+  );
+  assert.deepEqual(await read('w'), [], 'nothing was written');
+});

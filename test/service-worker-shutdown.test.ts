@@ -12,7 +12,8 @@ const w = useWorkers({ STREAM_FLUSH_MS: '5', SHUTDOWN_GRACE_MS: '300' });
 
 test('SIGTERM hands a running job back after the grace period; the next worker resumes it without repeats', async () => {
   const { keys, redis, queue } = w;
-  await w.add('handed', { max_tokens: 20_000, temperature: 0 });
+  // ignore_eos: greedy decoding of this prompt ends within a second, sooner than the test needs it running.
+  await w.add('handed', { max_tokens: 20_000, temperature: 0, ignore_eos: true });
   await w.waitFor('first tokens', async () => tokenChunks(await w.read('handed')).length > 0);
   assert.equal(await w.worker.stop('SIGTERM'), 0);
   assert.equal(await (await queue.getJob('handed'))!.getState(), 'waiting', 'back in the queue, not left to stall');

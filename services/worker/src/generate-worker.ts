@@ -56,6 +56,7 @@ export class GenerateWorker {
       maxSequences: config.WORKER_MAX_SEQUENCES,
       stateBudgetBytes: config.WORKER_STATE_BUDGET_BYTES,
       executionProvider: config.EXECUTION_PROVIDER,
+      intraOpThreads: config.WORKER_INTRA_OP_THREADS,
       weights: config.MODEL_WEIGHTS,
       compileDir: config.MODEL_COMPILE_DIR,
     });

@@ -1,4 +1,4 @@
-import { totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { z } from 'zod';
 import { parseClusterUrl } from './redis-connection.js';
 import { ServiceError } from './service-error.js';
@@ -70,6 +70,12 @@ const schema = z.object({
    * requests wait until theirs fits. Default: half the machine's memory.
    */
   WORKER_STATE_BUDGET_BYTES: int(Math.floor(totalmem() / 2)),
+  /**
+   * Worker only: threads onnxruntime runs one op of the model on. Default: every core but one, left to
+   * the worker's main thread (BullMQ, stream writes) and to Redis and the API beside it; ORT's pool
+   * threads spin between ops and would take that core too (docs/benchmarks.md#service-against-the-engine-in-process).
+   */
+  WORKER_INTRA_OP_THREADS: int(Math.max(1, availableParallelism() - 1)),
   /** Tokens are grouped into one Redis write per sequence at most this often. */
   STREAM_FLUSH_MS: int(50),
   SSE_HEARTBEAT_MS: int(15_000),

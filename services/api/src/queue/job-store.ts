@@ -184,6 +184,18 @@ export class JobStore {
     return buildJobView(id, status, state, text ?? '', bull, position, Date.now());
   }
 
+  /**
+   * Whether `getJob` would find the job, mostly in one read: a job's state hash holds its status from
+   * submission until it expires, and with a status `getJob` always has a view. Only without one (a
+   * BullMQ record alone) is the full view read. For the SSE route, which needs no view.
+   */
+  async jobExists(id: string): Promise<boolean> {
+    if (!isJobId(id)) return false;
+    const status = await this.redis.hget(this.keys.jobState(id), JobStateField.status);
+    if (status !== null && parseJobState({ [JobStateField.status]: status }).status !== null) return true;
+    return (await this.getJob(id, { withText: false })) !== null;
+  }
+
   /** Name of the API key that submitted the job; null in open mode, or for no such job. */
   async jobOwner(id: string): Promise<string | null> {
     if (!isJobId(id)) return null;

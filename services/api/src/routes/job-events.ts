@@ -71,8 +71,9 @@ export function jobEventsRouter(options: JobEventsOptions): Router {
     // From here on, a client that goes away during a lookup gets no stream and costs no follower.
     const client = watchClient(req, res);
     await assertJobVisible(options.store, callerOf(res), id);
-    if (!(await options.store.getJob(id, { withText: false }))) throw ApiError.notFound('job', id);
-    const last = await options.store.lastStreamEntry(id);
+    // Both reads in one round trip: a client opening its stream is waiting for the first token.
+    const [exists, last] = await Promise.all([options.store.jobExists(id), options.store.lastStreamEntry(id)]);
+    if (!exists) throw ApiError.notFound('job', id);
     assertNotBeyond(after, last);
     if (client.gone) return;
     const log = res.locals.log as Logger;

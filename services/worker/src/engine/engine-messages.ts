@@ -7,6 +7,8 @@ export interface EngineThreadData {
   /** Bytes of cached state the engine's sequences may take (scheduler admission). */
   stateBudgetBytes: number;
   executionProvider: 'cpu' | 'cuda' | 'webgpu';
+  /** ORT's intra-op threads (WORKER_INTRA_OP_THREADS). */
+  intraOpThreads: number;
   weights: 'f32' | 'int8' | 'int4';
   /** MODEL_COMPILE_DIR; the thread is always given a directory (compile-dir.ts). */
   compileDir: string | undefined;
@@ -20,8 +22,9 @@ export type EngineCommand =
   | { type: 'checkpoint'; id: string };
 
 /**
- * Engine thread -> main thread. Events are posted in batches, one message per decode step; the
- * buffers of checkpoint states (and of a submitted resumeState) are transferred, not copied.
+ * Engine thread -> main thread. Events are posted in batches (event-outbox.ts: a sequence's later
+ * tokens every few ms, merged; the rest at once); the buffers of checkpoint states (and of a
+ * submitted resumeState) are transferred, not copied.
  */
 export type EngineReport =
   | { type: 'ready' }

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { type GenerationEvent, loadScheduler } from '@sambay/engine';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
+import { EventOutbox } from './event-outbox.js';
 
 const port = parentPort!;
 const data = workerData as EngineThreadData;
@@ -12,19 +13,20 @@ const post = (report: EngineReport, transfer: ArrayBuffer[] = []) => {
   port.postMessage(report, transfer);
 };
 
-/** Events of one decode step leave together: one message per step instead of one per sequence. */
-let outbox: GenerationEvent[] = [];
-function emit(event: GenerationEvent): void {
-  if (outbox.length === 0) setImmediate(sendOutbox);
-  outbox.push(event);
-  scheduleStats();
-}
-function sendOutbox(): void {
-  const events = outbox;
-  outbox = [];
+/**
+ * How long a running sequence's later tokens may wait for more before they go to the main thread,
+ * which writes them to Redis every STREAM_FLUSH_MS (50 ms by default) anyway.
+ */
+const EVENT_BATCH_MS = 5;
+
+const outbox = new EventOutbox((events) => {
   // Checkpoint states are exported into buffers of their own: moved to the main thread, not copied.
   const states = events.flatMap((e) => (e.type === 'checkpoint' ? [e.state.buffer as ArrayBuffer] : []));
-  if (events.length > 0) post({ type: 'events', events }, states);
+  post({ type: 'events', events }, states);
+}, EVENT_BATCH_MS);
+function emit(event: GenerationEvent): void {
+  outbox.push(event);
+  scheduleStats();
 }
 
 /** Stats follow activity (events, commands), at most once per interval, and once more after it settles. */
@@ -39,7 +41,7 @@ function scheduleStats(): void {
 }
 
 function fatal(error: unknown): void {
-  sendOutbox();
+  outbox.flush();
   post({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });
   process.exit(1);
 }
@@ -49,6 +51,7 @@ try {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
     executionProvider: data.executionProvider,
+    intraOpThreads: data.intraOpThreads,
     weights: data.weights,
     ...(data.compileDir ? { compileDir: data.compileDir } : {}),
     onEvent: emit,

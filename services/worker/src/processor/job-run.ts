@@ -52,6 +52,8 @@ export class JobRun implements ActiveJob {
   private cancelRequested = false;
   private handBackRequested = false;
   private abandoned = false;
+  /** The `running` write failed: the generation is stopped and nothing more of it is written. */
+  private writesStopped = false;
   private text = '';
   private firstTokenAt: number | null = null;
   private readonly progress: ProgressMeter;
@@ -87,6 +89,11 @@ export class JobRun implements ActiveJob {
     if (this.submitted) this.deps.engine.cancel(this.engineId);
   }
 
+  private stopWriting(): void {
+    this.writesStopped = true;
+    if (this.submitted) this.deps.engine.cancel(this.engineId);
+  }
+
   async execute(): Promise<GenerateJobResult> {
     // Registered before the first await, so a cancel published from here on is not missed.
     this.deps.activeJobs.add(this.jobId, this);
@@ -101,16 +108,18 @@ export class JobRun implements ActiveJob {
 
   private async attempt(): Promise<GenerateJobResult> {
     const { redis, keys, writer } = this.deps;
-    const previous = await readPreviousAttempt(redis, keys, this.jobId, {
-      checkpoint: checkpointsOn(this.deps.checkpoints),
-    });
+    // One round trip: both reads go out together on the one connection.
+    const [previous, cancelled] = await Promise.all([
+      readPreviousAttempt(redis, keys, this.jobId, { checkpoint: checkpointsOn(this.deps.checkpoints) }),
+      isCancelled(redis, keys, this.jobId),
+    ]);
     if (previous.done) return previous.done;
     const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
     this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
     this.text = previous.text;
     writer.open(this.jobId, { nextIndex: previous.tokenIds.length, ...(this.token ? { lockToken: this.token } : {}) });
 
-    if (this.cancelRequested || (await isCancelled(redis, keys, this.jobId))) {
+    if (this.cancelRequested || cancelled) {
       return this.complete(
         { type: 'finished', reason: 'cancelled', promptTokens: 0, generatedTokens: previous.tokenIds.length },
         startedAt,
@@ -123,11 +132,23 @@ export class JobRun implements ActiveJob {
       resumedTokens: previous.tokenIds.length,
     });
     const running = { [F.status]: 'running', [F.startedAt]: String(startedAt) };
+    // Not awaited before the engine gets the job, so its round trip overlaps the prefill: the writer's
+    // commands apply in send order on its one connection, so `running` still precedes the first tokens.
+    let announced: Promise<void> = Promise.resolve();
     if (previous.announcedRunning) writer.append(this.jobId, [], '', running);
-    else await writer.write(this.jobId, { type: 'status', status: 'running' }, running);
+    else announced = writer.write(this.jobId, { type: 'status', status: 'running' }, running);
     if (previous.tokenIds.length > 0) this.log.info({ resumedTokens: previous.tokenIds.length }, 'resuming job');
 
-    const ending = await this.generate(previous);
+    const generation = this.generate(previous);
+    try {
+      await announced;
+    } catch (error) {
+      // As before the engine had it: the attempt fails (BullMQ retries it) and writes nothing more.
+      this.stopWriting();
+      await generation;
+      throw error;
+    }
+    const ending = await generation;
     // Its writes are refused now; BullMQ cannot record anything for it either (it holds no lock).
     if (this.abandoned) throw new LockLostError(this.jobId);
     if (this.handBackRequested) return this.giveBack();
@@ -162,7 +183,7 @@ export class JobRun implements ActiveJob {
           this.log.info({ resumedFrom, checkpointTokens, checkpointError }, 'resumed generation');
         }
         // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
-        if (this.handBackRequested || this.abandoned) return;
+        if (this.handBackRequested || this.abandoned || this.writesStopped) return;
         // Stored after the tokens it covers (the writer drains them first), so it never runs ahead of the stream.
         if (event.type === 'checkpoint') checkpointer.received(event);
         if (event.type !== 'tokens') return;
@@ -184,7 +205,7 @@ export class JobRun implements ActiveJob {
       engine.submit(resumeState ? { ...request, resumeState } : request, onEvent);
       this.submitted = true;
       // cancel() and abandon() reach the engine only once it has the request; one that came during
-      // the awaits before (the `running` write) is applied now, not lost.
+      // the reads before is applied now, not lost.
       if (this.cancelRequested || this.abandoned) engine.cancel(this.engineId);
     });
   }

@@ -55,6 +55,7 @@ interface OpenJob {
 export class TokenStreamWriter {
   private readonly jobs = new Map<string, OpenJob>();
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
 
   constructor(private readonly options: TokenStreamWriterOptions) {}
 
@@ -79,17 +80,14 @@ export class TokenStreamWriter {
     job.tokenIds.push(...tokenIds);
     job.text += text;
     Object.assign(job.state, state);
-    if (first && this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (first) {
+      this.flushSoon();
+      return;
     }
     // A failed timed flush is recorded on its jobs and reported by `finish`.
-    this.timer ??= setTimeout(
-      () => {
-        this.flush().catch(() => undefined);
-      },
-      first ? 0 : this.options.flushMs,
-    );
+    this.timer ??= setTimeout(() => {
+      this.flush().catch(() => undefined);
+    }, this.options.flushMs);
   }
 
   /** Writes one event now, after the job's buffered tokens. */
@@ -141,6 +139,19 @@ export class TokenStreamWriter {
     const flushed: OpenJob[] = [];
     for (const job of this.jobs.values()) if (this.drain(pipe, job)) flushed.push(job);
     if (flushed.length > 0) await this.exec(pipe, flushed);
+  }
+
+  /**
+   * Flushes once the current event-loop turn ends (setImmediate, not a 0 ms timer, which Node rounds
+   * up to 1 ms): the other jobs' tokens of the same engine step, delivered in the same message, join it.
+   */
+  private flushSoon(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.immediate ??= setImmediate(() => {
+      this.immediate = null;
+      this.flush().catch(() => undefined);
+    });
   }
 
   private job(jobId: string): OpenJob {
