@@ -9,15 +9,9 @@ import { WORKER_ID } from './worker-id.js';
 const config = readServiceConfig();
 const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid, workerId: WORKER_ID } });
 
-let worker: GenerateWorker;
-try {
-  worker = await GenerateWorker.start(config, logger);
-} catch (error) {
-  logger.fatal({ err: error }, 'worker could not start');
-  process.exit(1);
-}
-startHealthServer(config, logger);
-startMetricsServer(config.METRICS_PORT, worker.metrics.registry, logger);
+// Signals are handled from here on, not only once the worker is up: its BullMQ worker may take a
+// job before `start` returns, and a SIGTERM then must hand it back rather than kill the process.
+const starting = GenerateWorker.start(config, logger);
 
 /**
  * Past SHUTDOWN_GRACE_MS plus this, the process exits whatever it is waiting on. `shutdown` is
@@ -36,13 +30,15 @@ function stop(reason: string): void {
     logger.error('shutdown overran its bound: exiting now');
     process.exit(1);
   }, config.SHUTDOWN_GRACE_MS + SHUTDOWN_OVERRUN_MS).unref();
-  worker.shutdown(config.SHUTDOWN_GRACE_MS).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    },
-  );
+  starting
+    .then((worker) => worker.shutdown(config.SHUTDOWN_GRACE_MS))
+    .then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
 }
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
   process.on(signal, () => {
@@ -53,3 +49,13 @@ if (process.send)
   process.once('disconnect', () => {
     stop('parent exited');
   });
+
+let worker: GenerateWorker;
+try {
+  worker = await starting;
+} catch (error) {
+  logger.fatal({ err: error }, 'worker could not start');
+  process.exit(1);
+}
+startHealthServer(config, logger);
+startMetricsServer(config.METRICS_PORT, worker.metrics.registry, logger);
