@@ -123,12 +123,28 @@ function summarize(specs: JobSpec[], times: Map<string, TokenTimes>, ids: Map<st
   };
 }
 
-/** One job through POST /v1/jobs and its SSE stream, timed at this client. */
-async function serviceJob(api: ApiProcess, j: JobSpec, start: number): Promise<{ times: TokenTimes; ids: number[] }> {
-  const body = { prompt: j.prompt, max_tokens: j.maxTokens, seed: j.seed, ignore_eos: true, ...SAMPLING };
+const jobBody = (j: JobSpec) => ({
+  prompt: j.prompt,
+  max_tokens: j.maxTokens,
+  seed: j.seed,
+  ignore_eos: true,
+  ...SAMPLING,
+});
+
+/**
+ * How a run's jobs reach the API: a POST each (independent clients), or all in one POST of
+ * `{ jobs: [...] }` (one client submitting a batch, as the in-process engine gets them).
+ */
+type Submission = 'each' | 'batch';
+
+async function post(api: ApiProcess, body: object): Promise<Record<string, unknown>> {
   const reply = await postJson(`${api.url}/v1/jobs`, body);
   if (reply.status !== 202) throw new Error(`POST /v1/jobs: ${reply.status} ${reply.text}`);
-  const { id } = JSON.parse(reply.text) as { id: string };
+  return JSON.parse(reply.text) as Record<string, unknown>;
+}
+
+/** One job's SSE stream, timed at this client from `start`. */
+async function followJob(api: ApiProcess, id: string, start: number): Promise<{ times: TokenTimes; ids: number[] }> {
   const times = { first: NaN, last: NaN };
   const ids: number[] = [];
   // The server ends the stream after `done`, which gives its connection back to the agent.
@@ -143,9 +159,15 @@ async function serviceJob(api: ApiProcess, j: JobSpec, start: number): Promise<{
   return { times, ids };
 }
 
-async function serviceRun(api: ApiProcess, specs: JobSpec[]): Promise<RunResult> {
+async function serviceRun(api: ApiProcess, specs: JobSpec[], submission: Submission = 'each'): Promise<RunResult> {
   const start = now();
-  const results = await Promise.all(specs.map((j) => serviceJob(api, j, start)));
+  const batch =
+    submission === 'batch'
+      ? ((await post(api, { jobs: specs.map(jobBody) })).jobs as { id: string }[]).map((j) => j.id)
+      : null;
+  const results = await Promise.all(
+    specs.map(async (j, i) => followJob(api, batch ? batch[i]! : ((await post(api, jobBody(j))).id as string), start)),
+  );
   const times = new Map(specs.map((j, i) => [j.id, results[i]!.times]));
   const ids = new Map(specs.map((j, i) => [j.id, results[i]!.ids]));
   return summarize(specs, times, ids);
@@ -316,20 +338,21 @@ async function main(): Promise<void> {
     // Each run starts once the last one's after-work (the worker and API finishing a job) is over,
     // so neither side pays for the other's.
     const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
-    const both = async (n: number) => {
+    const both = async (n: number, submission: Submission = 'each') => {
       const e: RunResult[] = [];
       const s: RunResult[] = [];
       for (let r = 0; r < repeats; r++) {
         await settle();
         e.push(await engine.run(jobs(n, maxTokens, `e${n}-${r}`)));
         await settle();
-        if (api) s.push(await serviceRun(api, jobs(n, maxTokens, `s${n}-${r}`)));
+        if (api) s.push(await serviceRun(api, jobs(n, maxTokens, `s${n}-${r}`), submission));
       }
       const same = s.every((run, i) => sameTokens(e[i]!, run));
       return { e: side(e), s: api ? side(s) : undefined, same };
     };
     const single = await both(1);
     const all = await both(count);
+    const batched = await both(count, 'batch');
     process.stderr.write(
       `engine: ${all.e.tokensPerSecond.best.toFixed(0)} tokens/s, service: ${all.s?.tokensPerSecond.best.toFixed(0) ?? '-'}\n`,
     );
@@ -352,6 +375,7 @@ async function main(): Promise<void> {
     const runs = [
       ['1 job', single],
       [`${count} jobs`, all],
+      [`${count} jobs, one request`, batched],
     ] as const;
     const throughput: Record<string, unknown>[] = [];
     for (const [name, { e, s, same }] of runs) {
