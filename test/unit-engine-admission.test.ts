@@ -9,13 +9,15 @@ import {
   stateByteSize,
   stateLayout,
 } from '@sambay/engine';
+import { transformerLayerTypes, type ModelSpec } from '@sambay/engine/model';
 import { ByteTokenizer } from '@sambay/tokenizer';
 import { tinySpec } from './helpers/models.js';
 
 /** Admission by state bytes: the scheduler admits while each sequence's state at prompt + max_tokens fits. */
 
 const tokenizer = new ByteTokenizer();
-const spec = tinySpec({ vocab_size: 258, eos_token_id: 257, bos_token_id: 256, sliding_window: 6 }, 5);
+const BYTE_MODEL = { vocab_size: 258, eos_token_id: 257, bos_token_id: 256, sliding_window: 6 };
+const spec = tinySpec(BYTE_MODEL, 5);
 let engine: CompiledModel;
 
 before(async () => {
@@ -34,12 +36,13 @@ const request = (id: string, prompt: string, maxTokens: number): GenerationReque
 
 const promptTokens = (r: GenerationRequest) => tokenizer.encode(r.prompt).length;
 /** Bytes a request's state takes at its final length. */
-const finalBytes = (r: GenerationRequest) => stateByteSize(stateLayout(spec), promptTokens(r) + r.maxTokens);
+const finalBytes = (r: GenerationRequest, model: ModelSpec = spec) =>
+  stateByteSize(stateLayout(model), promptTokens(r) + r.maxTokens);
 
-async function run(requests: GenerationRequest[], stateBudgetBytes?: number) {
+async function run(requests: GenerationRequest[], stateBudgetBytes?: number, model: CompiledModel = engine) {
   const events: GenerationEvent[] = [];
   const seen: SchedulerStats[] = [];
-  const scheduler: Scheduler = new Scheduler(engine, tokenizer, {
+  const scheduler: Scheduler = new Scheduler(model, tokenizer, {
     ...(stateBudgetBytes === undefined ? {} : { stateBudgetBytes }),
     onEvent: (event) => {
       events.push(event);
@@ -58,7 +61,7 @@ test('the running sequences never hold more state than the budget, and their tok
   const requests = ['first prompt', 'second', 'a third one', 'fourth', 'the fifth'].map((p, i) =>
     request(`r${i}`, p, 20 + 5 * i),
   );
-  const sizes = requests.map(finalBytes);
+  const sizes = requests.map((r) => finalBytes(r));
   const budget = sizes[3]! + sizes[4]! + 1; // any two fit, never three
   const limited = await run(requests, budget);
   const unlimited = await run(requests);
@@ -101,4 +104,28 @@ test('a request whose state could never fit the budget fails and the others run'
   assert.equal(failed?.id, 'huge');
   assert.match((failed as { message: string }).message, /state budget/);
   assert.equal(tokens('small').length, 5);
+});
+
+test('with one budget SambaY runs as many times more sequences as its state is smaller than a Transformer', async () => {
+  const transformerSpec = tinySpec({ ...BYTE_MODEL, layer_types: transformerLayerTypes(8) }, 5);
+  const transformer = await CompiledModel.create(transformerSpec, { intraOpThreads: 1 });
+  try {
+    const requests = Array.from({ length: 24 }, (_, i) =>
+      request(`seq${String(i).padStart(2, '0')}`, 'same size', 200),
+    );
+    const [sambayBytes, transformerBytes] = [finalBytes(requests[0]!), finalBytes(requests[0]!, transformerSpec)];
+    const budget = 3 * transformerBytes; // three Transformer sequences
+    const most = (seen: SchedulerStats[]) => Math.max(...seen.map((s) => s.batchSize));
+    const sambayMost = most((await run(requests, budget)).seen);
+    const transformerMost = most((await run(requests, budget, transformer)).seen);
+    assert.equal(transformerMost, 3);
+    assert.equal(sambayMost, Math.floor(budget / sambayBytes), 'as many as their final states fit');
+    // The byte ratio of the two states, up to the rounding down of whole sequences.
+    assert.ok(
+      sambayMost / transformerMost > transformerBytes / sambayBytes - 1 / 3,
+      `${sambayMost} vs ${transformerMost}`,
+    );
+  } finally {
+    await transformer.release();
+  }
 });
