@@ -85,34 +85,45 @@ async function measureStep(model: CompiledModel, state: Uint8Array, batch: numbe
   return median(times);
 }
 
-async function benchModel(name: ModelName, spec: ModelSpec, o: Options): Promise<DecodeResult[]> {
-  const model = await CompiledModel.create(spec, { intraOpThreads: o.threads });
+/** One of the two models under test, compiled once for the whole run. */
+interface Contender {
+  name: ModelName;
+  spec: ModelSpec;
+  model: CompiledModel;
+}
+
+/**
+ * The grid, point by point with both models in turn (not one model's whole grid after the other's),
+ * so that the machine's neighbours weigh on both sides of every comparison alike.
+ */
+async function benchGrid(contenders: Contender[], o: Options): Promise<DecodeResult[]> {
   const results: DecodeResult[] = [];
   for (const context of o.contexts) {
-    const state = syntheticState(spec, context, 1);
-    const stateBytes = stateByteSize(stateLayout(spec), context);
-    const work = tokenWork(spec, context);
-    for (const batch of o.batches) {
-      if (batch * stateBytes > o.maxStateBytes) {
-        process.stderr.write(`${name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`);
-        continue;
+    const states = contenders.map((c) => syntheticState(c.spec, context, 1));
+    for (const batch of o.batches)
+      for (const [i, { name, spec, model }] of contenders.entries()) {
+        const stateBytes = stateByteSize(stateLayout(spec), context);
+        if (batch * stateBytes > o.maxStateBytes) {
+          process.stderr.write(`${name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`);
+          continue;
+        }
+        const ms = await measureStep(model, states[i]!, batch, o.steps);
+        const work = tokenWork(spec, context);
+        results.push({
+          model: name,
+          context,
+          batch,
+          ms_per_step: ms,
+          tokens_per_second: batch / (ms / 1000),
+          kv_bytes_read_per_token: work.kvBytes,
+          state_bytes_per_sequence: stateBytes,
+          roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemmGflops),
+        });
+        process.stderr.write(`${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step\n`);
       }
-      const ms = await measureStep(model, state, batch, o.steps);
-      results.push({
-        model: name,
-        context,
-        batch,
-        ms_per_step: ms,
-        tokens_per_second: batch / (ms / 1000),
-        kv_bytes_read_per_token: work.kvBytes,
-        state_bytes_per_sequence: stateBytes,
-        roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemmGflops),
-      });
-      process.stderr.write(`${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step\n`);
-    }
   }
-  await model.release();
-  return results;
+  // Tables list one model's points, then the other's.
+  return contenders.flatMap((c) => results.filter((r) => r.model === c.name));
 }
 
 /** Bandwidth the decode reaches counting only the K/V bytes it must read. */
@@ -210,15 +221,16 @@ async function main(): Promise<void> {
   };
   const { bandwidth, gemmGflops } = o.machine;
   const prompt = Number(values.prompt);
-  const results: DecodeResult[] = [];
+  const contenders = await Promise.all(
+    (['sambay', 'transformer'] as const).map(async (name): Promise<Contender> => {
+      const spec = buildSpec(values.preset, name);
+      return { name, spec, model: await CompiledModel.create(spec, { intraOpThreads: o.threads }) };
+    }),
+  );
+  const results = await benchGrid(contenders, o);
   const prefill: Partial<Record<ModelName, number>> = {};
-  for (const name of ['sambay', 'transformer'] as const) {
-    const spec = buildSpec(values.preset, name);
-    results.push(...(await benchModel(name, spec, o)));
-    const model = await CompiledModel.create(spec, { intraOpThreads: o.threads });
-    prefill[name] = await measurePrefill(model, prompt, 2);
-    await model.release();
-  }
+  for (const { name, model } of contenders) prefill[name] = await measurePrefill(model, prompt, 2);
+  await Promise.all(contenders.map((c) => c.model.release()));
   const { config } = buildSpec(values.preset, 'sambay');
   const readings = Object.entries(bandwidth.readings).map(([m, v]) => `${m}: ${v.toFixed(1)} GB/s`);
   process.stdout.write(
