@@ -59,6 +59,7 @@ export class GenerateWorker {
       intraOpThreads: config.WORKER_INTRA_OP_THREADS,
       weights: config.MODEL_WEIGHTS,
       compileDir: config.MODEL_COMPILE_DIR,
+      weightCacheDir: config.MODEL_WEIGHT_CACHE_DIR,
     });
     const connect = () => createRedisConnection(config.REDIS_URL, { waitForever: true });
     const [redis, subscriber, bullConnection] = [connect(), connect(), connect()];

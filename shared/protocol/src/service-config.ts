@@ -48,6 +48,12 @@ const schema = z.object({
    * unset: a temporary directory removed when the worker stops.
    */
   MODEL_COMPILE_DIR: z.string().optional(),
+  /**
+   * Where the worker keeps converted weights files across restarts, keyed by the checkpoint files,
+   * MODEL_WEIGHTS and the file format (docs/operations.md#weight-cache); unset: each start converts
+   * the checkpoint again.
+   */
+  MODEL_WEIGHT_CACHE_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Jobs waiting in the queue beyond which POST /v1/jobs answers 429. */
   MAX_QUEUE_DEPTH: int(10_000),

@@ -12,6 +12,8 @@ export interface EngineThreadData {
   weights: 'f32' | 'int8' | 'int4';
   /** MODEL_COMPILE_DIR; the thread is always given a directory (compile-dir.ts). */
   compileDir: string | undefined;
+  /** MODEL_WEIGHT_CACHE_DIR. */
+  weightCacheDir: string | undefined;
 }
 
 /** Main thread -> engine thread. */

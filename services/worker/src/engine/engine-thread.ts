@@ -54,6 +54,7 @@ try {
     intraOpThreads: data.intraOpThreads,
     weights: data.weights,
     ...(data.compileDir ? { compileDir: data.compileDir } : {}),
+    ...(data.weightCacheDir ? { weightCacheDir: data.weightCacheDir } : {}),
     onEvent: emit,
   });
   readStats = () => ({ type: 'stats', stats: scheduler.stats(), steps: scheduler.takeStepTimings() });

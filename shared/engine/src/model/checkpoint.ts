@@ -25,4 +25,10 @@ export class CheckpointWeights implements WeightSource {
   get(name: string): Tensor | undefined {
     return this.fileOf.get(name)?.read(name);
   }
+
+  /** The shards as they are on disk and the tensors taken from them (the layer plan may skip some). */
+  identity(): string {
+    const shards = [...new Set(this.fileOf.values())].map((f) => f.identity()).sort();
+    return JSON.stringify({ shards, tensors: this.keys().sort() });
+  }
 }

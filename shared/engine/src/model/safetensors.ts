@@ -151,6 +151,12 @@ export class SafetensorsFile {
   }
 
   /** The tensor converted to f32, read from disk now. */
+  /** This file as it is now: its path, size and modification time (changed by any rewrite). */
+  identity(): string {
+    const { size, mtimeMs, ino } = fstatSync(this.fd);
+    return `${this.path}:${ino}:${size}:${mtimeMs}`;
+  }
+
   read(name: string): Tensor | undefined {
     const entry = this.entries.get(name);
     if (!entry) return undefined;

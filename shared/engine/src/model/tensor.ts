@@ -15,6 +15,11 @@ export type Weights = Map<string, Tensor>;
 export interface WeightSource {
   get(name: string): Tensor | undefined;
   keys(): Iterable<string>;
+  /**
+   * What the values depend on, when that is cheaper to tell than reading them (a checkpoint's files
+   * and their sizes and times): equal identities promise equal tensors. Absent, nothing is cached.
+   */
+  identity?(): string;
 }
 
 export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -1,6 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { buildDecodeGraph } from '../graph/decode-graph.js';
 import type { WeightResolver } from '../graph/onnx/onnx-builder.js';
@@ -10,6 +10,7 @@ import type { ModelSpec } from '../model/model-spec.js';
 import type { Feeds, ModelRunner } from '../state/model-runner.js';
 import { SequenceBatch, type BatchOptions } from '../state/sequence-batch.js';
 import { ModelReleasedError } from './runtime-errors.js';
+import { cachedWeightFile, graphFileTag } from './weight-cache.js';
 
 export interface RuntimeOptions {
   /**
@@ -30,6 +31,13 @@ export interface RuntimeOptions {
    * models in memory are compiled in memory)
    */
   compileDir?: string;
+  /**
+   * Where weights files are kept across processes (weight-cache.ts), for weights read from a
+   * checkpoint on disk: a model whose checkpoint files, weight mode and file format are unchanged
+   * reuses the file a previous process wrote instead of converting the checkpoint again.
+   * @defaultValue none: every compile writes its weights
+   */
+  weightCacheDir?: string;
   /**
    * The graph decode steps run: the decode graph in a session of its own, or the prefill graph on
    * one-token chunks, which keeps one copy of the weights. @defaultValue 'decode' for weights up
@@ -62,8 +70,8 @@ function f32Bytes(spec: ModelSpec): number {
 interface Compiled {
   prefill: ort.InferenceSession;
   decode: ort.InferenceSession | null;
-  /** A directory this model made and removes on release. */
-  ownDir: string | null;
+  /** Removes the files this model wrote for itself (not a cached weights file). */
+  cleanup: () => Promise<void>;
   weightBytes: number;
 }
 
@@ -125,9 +133,9 @@ export class CompiledModel implements ModelRunner {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const { prefill, decode, ownDir } = this.compiled;
+    const { prefill, decode, cleanup } = this.compiled;
     await Promise.all([prefill.release(), decode?.release()]);
-    if (ownDir) await rm(ownDir, { recursive: true, force: true });
+    await cleanup();
   }
 
   private async run(session: ort.InferenceSession, feeds: Feeds): Promise<Feeds> {
@@ -154,35 +162,49 @@ async function compileInMemory(
   return {
     prefill: await ort.InferenceSession.create(buildPrefillGraph(spec, weights), sessionOptions),
     decode: decode && (await ort.InferenceSession.create(decode, sessionOptions)),
-    ownDir: null,
+    cleanup: () => Promise.resolve(),
     weightBytes,
   };
 }
 
-/** Weights file + graph files in `dir`; sessions load them by path, so the weights are mapped. */
+/**
+ * A weights file and graph files beside it (ORT reads external data only from the graph's own
+ * directory, links resolved); sessions load them by path, so the weights are mapped. From the weight
+ * cache, the graphs go into the cache entry under names of their own, removed on release; otherwise
+ * everything goes to `compileDir` or a temporary directory of this model's.
+ */
 async function compileToFiles(
   spec: ModelSpec,
   mode: WeightMode,
   options: RuntimeOptions,
   sessionOptions: ort.InferenceSession.SessionOptions,
 ): Promise<Compiled> {
-  const ownDir = options.compileDir ? null : await mkdtemp(join(tmpdir(), 'sambay-compiled-'));
-  const target = options.compileDir ?? ownDir!;
+  const cached = options.weightCacheDir ? cachedWeightFile(options.weightCacheDir, spec.weights, mode) : null;
+  const ownDir = cached || options.compileDir ? null : await mkdtemp(join(tmpdir(), 'sambay-compiled-'));
+  const target = cached ? dirname(cached.path) : (options.compileDir ?? ownDir!);
+  const graphName = (name: string) => (cached ? `${name}.${graphFileTag()}.onnx` : `${name}.onnx`);
+  const written: string[] = []; // graphs in a cache entry, this model's alone
+  const cleanup = async () => {
+    await Promise.all(written.map((path) => rm(path, { force: true })));
+    if (ownDir) await rm(ownDir, { recursive: true, force: true });
+  };
   try {
-    const file = writeWeightFile(join(target, 'weights.bin'), spec.weights, mode);
+    await mkdir(target, { recursive: true });
+    const file = cached ?? writeWeightFile(join(target, 'weights.bin'), spec.weights, mode);
     const weights: WeightResolver = (name) => file.weights.get(name);
     const session = async (name: string, graph: Uint8Array) => {
-      const path = join(target, name);
+      const path = join(target, graphName(name));
+      if (cached) written.push(path); // a compileDir keeps its graphs (the worker removes its own)
       await writeFile(path, graph);
       return ort.InferenceSession.create(path, sessionOptions);
     };
-    const prefill = await session('prefill.onnx', buildPrefillGraph(spec, weights));
+    const prefill = await session('prefill', buildPrefillGraph(spec, weights));
     const decode = ownDecodeGraph(options, file.bytes)
-      ? await session('decode.onnx', buildDecodeGraph(spec, weights))
+      ? await session('decode', buildDecodeGraph(spec, weights))
       : null;
-    return { prefill, decode, ownDir, weightBytes: file.bytes };
+    return { prefill, decode, cleanup, weightBytes: file.bytes };
   } catch (error) {
-    if (ownDir) await rm(ownDir, { recursive: true, force: true });
+    await cleanup();
     throw error;
   }
 }
