@@ -109,6 +109,13 @@ test('importing a state from a different config, or bytes that are no state, is 
       StateFormatError,
     );
     assert.throws(() => batch.importState(state.subarray(0, state.length - 4)), StateFormatError);
+    // A state of the format before the Mamba layout changed (version 1, [Di, d_conv] / [Di, N]) is refused,
+    // so a resumed job recomputes its context rather than reading the blocks transposed.
+    const v1 = Buffer.from(state);
+    const header = v1.indexOf('"version":2');
+    assert.ok(header > 0);
+    v1.write('"version":1', header);
+    assert.throws(() => batch.importState(v1), { name: 'StateFormatError', message: /version 1 is not supported/ });
   } finally {
     await a.release();
     await b.release();
