@@ -28,6 +28,8 @@ interface RunResult {
   /** Every token over the time from submission to the last token. */
   tokensPerSecond: number;
   ttftMs: number[]; // per job, from submission
+  /** Per job, ms per token after its first: the streaming rate, without the per-job latencies. */
+  tpotMs: number[];
   tokenIds: Map<string, number[]>;
 }
 
@@ -119,6 +121,7 @@ function summarize(specs: JobSpec[], times: Map<string, TokenTimes>, ids: Map<st
     tokens,
     tokensPerSecond: tokens / (wallMs / 1000),
     ttftMs: spans.map((t) => t.first),
+    tpotMs: specs.map((j, i) => (spans[i]!.last - spans[i]!.first) / ((ids.get(j.id)?.length ?? 0) - 1)),
     tokenIds: ids,
   };
 }
@@ -279,6 +282,10 @@ function side(runs: RunResult[]) {
       runs.map((r) => median(r.ttftMs)),
       'lower',
     ),
+    tpotMs: spread(
+      runs.map((r) => median(r.tpotMs)),
+      'lower',
+    ),
   };
 }
 
@@ -389,6 +396,7 @@ async function main(): Promise<void> {
         e.ttftMs.best.toFixed(1),
         s ? s.ttftMs.best.toFixed(1) : '-',
         s ? added.toFixed(1) : '-',
+        `${e.tpotMs.best.toFixed(3)} / ${s ? s.tpotMs.best.toFixed(3) : '-'}`,
         s ? String(same) : '-',
       ]);
       spreadRows.push([
@@ -406,6 +414,8 @@ async function main(): Promise<void> {
         engine_ttft_ms: e.ttftMs.best,
         service_ttft_ms: s ? s.ttftMs.best : null,
         added_ttft_ms: s ? added : null,
+        engine_tpot_ms: e.tpotMs.best,
+        service_tpot_ms: s ? s.tpotMs.best : null,
         same_tokens: s ? same : null,
         repeats: { engine: e, service: s ?? null },
       });
@@ -428,6 +438,7 @@ async function main(): Promise<void> {
             'engine TTFT ms (prefill)',
             'service TTFT ms (SSE client)',
             'added ms',
+            'ms per later token, engine / service',
             'same tokens',
           ],
           rows,
