@@ -6,125 +6,24 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadScheduler, type GenerationEvent, type GenerationRequest } from '@sambay/engine';
 import { writeModelDir } from '@sambay/engine/model';
 import { readServiceConfig } from '@sambay/protocol';
 import { startApiProcess, type ApiProcess } from '../helpers/api-process.js';
 import { connectRedis, deleteKeys, testPrefix } from '../helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
+import {
+  jobs,
+  median,
+  now,
+  SAMPLING,
+  sameTokens,
+  summarize,
+  type JobSpec,
+  type RunResult,
+  type TokenTimes,
+} from './bench-jobs.js';
+import { InProcessEngine, longPrompt } from './in-process-engine.js';
 import { postJson, readEvents } from './light-http-client.js';
-
-interface JobSpec {
-  id: string;
-  prompt: string;
-  maxTokens: number;
-  seed: number;
-}
-
-/** One run of a set of jobs submitted together: per job its first-token time and tokens. */
-interface RunResult {
-  wallMs: number;
-  tokens: number;
-  /** Every token over the time from submission to the last token. */
-  tokensPerSecond: number;
-  ttftMs: number[]; // per job, from submission
-  /** Per job, ms per token after its first: the streaming rate, without the per-job latencies. */
-  tpotMs: number[];
-  tokenIds: Map<string, number[]>;
-}
-
-/** When a job's first and last tokens arrived, in ms from the run's start. */
-interface TokenTimes {
-  first: number;
-  last: number;
-}
-
-const now = () => performance.now();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-const SAMPLING = { temperature: 0.8, top_p: 1, top_k: 0 };
-
-function jobs(count: number, maxTokens: number, tag: string): JobSpec[] {
-  return Array.from({ length: count }, (_, i) => ({
-    id: `${tag}-${i}`,
-    prompt: `Job ${i}: the quick brown fox jumps over the lazy dog, and then it writes a story about`,
-    maxTokens,
-    seed: 1000 + i,
-  }));
-}
-
-const engineRequest = (j: JobSpec): GenerationRequest => ({
-  id: j.id,
-  prompt: j.prompt,
-  maxTokens: j.maxTokens,
-  sampling: { temperature: SAMPLING.temperature, topP: SAMPLING.top_p, topK: SAMPLING.top_k, seed: j.seed },
-  stop: [],
-  ignoreEos: true,
-});
-
-/** The engine in-process, as the worker's engine thread runs it (same options, default threads). */
-class InProcessEngine {
-  private constructor(
-    readonly scheduler: Awaited<ReturnType<typeof loadScheduler>>,
-    private readonly listeners: Set<(event: GenerationEvent, at: number) => void>,
-  ) {}
-
-  static async create(modelDir: string, maxSequences: number, intraOpThreads: number): Promise<InProcessEngine> {
-    const listeners = new Set<(event: GenerationEvent, at: number) => void>();
-    const scheduler = await loadScheduler(modelDir, {
-      maxSequences,
-      intraOpThreads,
-      onEvent: (event) => {
-        const at = now();
-        for (const listener of listeners) listener(event, at);
-      },
-    });
-    return new InProcessEngine(scheduler, listeners);
-  }
-
-  listen(listener: (event: GenerationEvent, at: number) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async run(specs: JobSpec[]): Promise<RunResult> {
-    const start = now();
-    const times = new Map<string, TokenTimes>();
-    const tokenIds = new Map<string, number[]>(specs.map((j) => [j.id, []]));
-    let left = specs.length;
-    const done = new Promise<void>((resolve, reject) => {
-      const stop = this.listen((event, at) => {
-        if (!tokenIds.has(event.id)) return;
-        if (event.type === 'tokens') {
-          const time = times.get(event.id);
-          if (time) time.last = at - start;
-          else times.set(event.id, { first: at - start, last: at - start });
-          tokenIds.get(event.id)!.push(...event.tokenIds);
-        } else if (event.type === 'failed') reject(new Error(event.message));
-        else if (event.type === 'finished' && --left === 0) {
-          stop();
-          resolve();
-        }
-      });
-    });
-    for (const j of specs) this.scheduler.submit(engineRequest(j));
-    await done;
-    return summarize(specs, times, tokenIds);
-  }
-}
-
-function summarize(specs: JobSpec[], times: Map<string, TokenTimes>, ids: Map<string, number[]>): RunResult {
-  const tokens = [...ids.values()].reduce((sum, t) => sum + t.length, 0);
-  const spans = specs.map((j) => times.get(j.id) ?? { first: NaN, last: NaN });
-  const wallMs = Math.max(...spans.map((t) => t.last));
-  return {
-    wallMs,
-    tokens,
-    tokensPerSecond: tokens / (wallMs / 1000),
-    ttftMs: spans.map((t) => t.first),
-    tpotMs: specs.map((j, i) => (spans[i]!.last - spans[i]!.first) / ((ids.get(j.id)?.length ?? 0) - 1)),
-    tokenIds: ids,
-  };
-}
 
 const jobBody = (j: JobSpec) => ({
   prompt: j.prompt,
@@ -174,76 +73,6 @@ async function serviceRun(api: ApiProcess, specs: JobSpec[], submission: Submiss
   const times = new Map(specs.map((j, i) => [j.id, results[i]!.times]));
   const ids = new Map(specs.map((j, i) => [j.id, results[i]!.ids]));
   return summarize(specs, times, ids);
-}
-
-const sameTokens = (a: RunResult, b: RunResult) =>
-  [...a.tokenIds.values()].every((ids, i) => JSON.stringify(ids) === JSON.stringify([...b.tokenIds.values()][i]));
-
-/**
- * A long prompt submitted while `decoders` sequences decode: the largest gap between two tokens of a
- * running sequence while it is prefilled, and its first-token time against the same prompt alone.
- */
-async function longPrompt(engine: InProcessEngine, promptTokens: number, decoders: number) {
-  // The byte tokenizer gives a token per character (plus BOS), so this prompt is promptTokens long.
-  const prompt = 'abcdefghij klmnopqrst uvwxyz. '.repeat(Math.ceil(promptTokens / 30)).slice(0, promptTokens - 1);
-  const long = (id: string): GenerationRequest => ({ ...engineRequest({ id, prompt, maxTokens: 1, seed: 7 }) });
-  // Alone: its prefill at full speed (the time to its first token with nothing else running).
-  const alone = await new Promise<number>((resolve, reject) => {
-    const start = now();
-    const stop = engine.listen((event, at) => {
-      if (event.id !== 'long-alone') return;
-      if (event.type === 'failed') reject(new Error(event.message));
-      if (event.type === 'tokens') {
-        stop();
-        resolve(at - start);
-      }
-    });
-    engine.scheduler.submit(long('long-alone'));
-  });
-  // Wait for the alone request to finish before starting the mixed run.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-
-  const runners = jobs(decoders, 1_000_000, 'runner');
-  const times = new Map<string, number[]>(runners.map((j) => [j.id, []]));
-  let submittedAt = 0;
-  let firstAt = 0;
-  const mixed = new Promise<void>((resolve, reject) => {
-    const stop = engine.listen((event, at) => {
-      if (event.type === 'failed') reject(new Error(event.message));
-      if (event.type !== 'tokens') return;
-      times.get(event.id)?.push(at);
-      if (submittedAt === 0 && [...times.values()].every((t) => t.length >= 8)) {
-        submittedAt = now();
-        engine.scheduler.submit(long('long-mixed'));
-      }
-      if (event.id === 'long-mixed') {
-        firstAt = at;
-        stop();
-        resolve();
-      }
-    });
-  });
-  for (const j of runners) engine.scheduler.submit(engineRequest(j));
-  await mixed;
-  for (const j of runners) engine.scheduler.cancel(j.id);
-  // Gaps between consecutive tokens of each running sequence while the long prompt was prefilled.
-  let maxGap = 0;
-  const steady: number[] = [];
-  for (const t of times.values())
-    for (let i = 1; i < t.length; i++) {
-      const gap = t[i]! - t[i - 1]!;
-      if (t[i]! > submittedAt && t[i - 1]! < firstAt) maxGap = Math.max(maxGap, gap);
-      if (t[i]! <= submittedAt) steady.push(gap);
-    }
-  await new Promise((resolve) => setTimeout(resolve, 200)); // let the cancellations land
-  return {
-    prompt_tokens: promptTokens,
-    decoding_sequences: decoders,
-    prefill_alone_ms: alone,
-    first_token_while_decoding_ms: firstAt - submittedAt,
-    decode_step_before_ms: median(steady),
-    max_token_gap_ms: maxGap,
-  };
 }
 
 const table = (head: string[], rows: string[][]) =>
