@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergesFromRanks } from './bpe-merges-from-ranks.js';
 import { O200K_BASE, o200kTokens } from './o200k-ranks.js';
-import { bytesToUnicode } from './tokenizer-fixture.js';
+import { bpeTokenizerJson, bytesToUnicode } from './tokenizer-fixture.js';
 
 /**
  * A model directory with a tokenizer of the real size, laid out as Phi-4-mini(-flash) ships it:
@@ -69,45 +69,24 @@ function buildO200kTokenizerJson(): object {
   const vocab = Object.fromEntries(text.map((token, id) => [token, id]));
   // Two ranks with the same bytes would silently collapse into one vocab entry.
   if (Object.keys(vocab).length !== tokens.length) throw new Error('o200k_base: duplicate tokens');
-  const merges = mergesFromRanks(tokens).map(([left, right]) => [text[left]!, text[right]!]);
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: Object.entries(PHI4_SPECIAL_TOKENS).map(([content, id]) => ({
-      id,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
-    normalizer: null,
+  const merges = mergesFromRanks(tokens).map(([left, right]): [string, string] => [text[left]!, text[right]!]);
+  return bpeTokenizerJson({
+    special: PHI4_SPECIAL_TOKENS,
     // The regex splits; ByteLevel then only maps bytes to symbols (its own GPT-2 regex is off).
-    pre_tokenizer: {
+    preTokenizer: {
       type: 'Sequence',
       pretokenizers: [
         { type: 'Split', pattern: { Regex: O200K_SPLIT_REGEX }, behavior: 'Isolated', invert: false },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
-    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    postProcessor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      // tiktoken emits a pre-token that is itself in the table as one id before trying any merge.
-      ignore_merges: true,
-      vocab,
-      merges,
-    },
-  };
+    // tiktoken emits a pre-token that is itself in the table as one id before trying any merge.
+    ignoreMerges: true,
+    vocab,
+    merges,
+  });
 }
 
 /** tokenizer_config.json as Phi-4-mini ships it, less the fields no loader here reads. */

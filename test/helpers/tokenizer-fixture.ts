@@ -72,6 +72,52 @@ export function trainMerges(text: string, count: number): [string, string][] {
   return merges;
 }
 
+/** What tells one byte-level BPE tokenizer.json from another. */
+export interface BpeTokenizerParts {
+  special: Readonly<Record<string, number>>; // added special tokens: content -> id
+  preTokenizer: object;
+  postProcessor: object;
+  decoder: object;
+  /** Whether a pre-token that is itself in the vocabulary is one id before any merge (tiktoken's way). */
+  ignoreMerges: boolean;
+  vocab: Record<string, number>;
+  merges: [string, string][];
+}
+
+/** tokenizer.json of a byte-level BPE model, field for field as the Rust tokenizers library writes it. */
+export function bpeTokenizerJson(parts: BpeTokenizerParts): object {
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: Object.entries(parts.special).map(([content, id]) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: null,
+    pre_tokenizer: parts.preTokenizer,
+    post_processor: parts.postProcessor,
+    decoder: parts.decoder,
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: parts.ignoreMerges,
+      vocab: parts.vocab,
+      merges: parts.merges,
+    },
+  };
+}
+
 /** tokenizer.json content, as the Rust tokenizers library writes it. */
 export function buildTokenizerJson(): { json: object; eosTokenId: number; vocabSize: number } {
   const vocab: Record<string, number> = {};
@@ -81,38 +127,15 @@ export function buildTokenizerJson(): { json: object; eosTokenId: number; vocabS
   const eosTokenId = Object.keys(vocab).length;
   vocab[FIXTURE_EOS_TOKEN] = eosTokenId;
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [
-      {
-        id: eosTokenId,
-        content: FIXTURE_EOS_TOKEN,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-      },
-    ],
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: { ...byteLevel, trim_offsets: false },
+  const json = bpeTokenizerJson({
+    special: { [FIXTURE_EOS_TOKEN]: eosTokenId },
+    preTokenizer: byteLevel,
+    postProcessor: { ...byteLevel, trim_offsets: false },
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
+    ignoreMerges: false,
+    vocab,
+    merges,
+  });
   return { json, eosTokenId, vocabSize: eosTokenId + 1 };
 }
 
