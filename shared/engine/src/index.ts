@@ -18,6 +18,7 @@ export { Scheduler, type SchedulerOptions, type SchedulerStats } from './generat
 export type { StepTimings } from './generation/step-timings.js';
 export { StopCriteria, type StopStatus } from './generation/stop-criteria.js';
 export { CompiledModel, type RuntimeOptions } from './runtime/compiled-model.js';
+export { processAlive } from './runtime/process-alive.js';
 export { uniformAt } from './sampling/rng.js';
 export { sampleToken } from './sampling/sampler.js';
 export { SamplingInvariantError } from './sampling/sampling-error.js';

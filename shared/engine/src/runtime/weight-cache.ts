@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import { writeWeightFile, type StoredWeight, type WeightFile, type WeightMode } from '../graph/weights/weight-file.js';
 import type { WeightSource } from '../model/tensor.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * Weights files kept across processes: converting a checkpoint (bf16 to f32, or quantizing it) is
@@ -47,15 +48,6 @@ export function cachedWeightFile(cacheDir: string, source: WeightSource, mode: W
   return { path: join(entry, 'weights.bin'), weights: new Map(index.weights), bytes: index.bytes };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 let graphs = 0;
 
 /** A tag unique to one compiled model of this process, for its graph files: `<pid>-<n>`. */
@@ -68,7 +60,7 @@ const ownerOf = (name: string) => Number(/\.partial-(\d+)$|\.(\d+)-\d+\.onnx$/.e
 function removeLeftovers(cacheDir: string): void {
   const dead = (name: string) => {
     const pid = ownerOf(name);
-    return pid > 0 && pid !== process.pid && !alive(pid);
+    return pid > 0 && pid !== process.pid && !processAlive(pid);
   };
   for (const name of readdirSync(cacheDir)) {
     const path = join(cacheDir, name);
