@@ -5,6 +5,7 @@
  * Made-up words and random CJK keep the pieces varied, so a tokenizer's per-word cache cannot turn
  * a throughput measurement into a cache benchmark.
  */
+import { seededUniform } from '@sambay/engine/model';
 
 const COMMON_WORDS = (
   'the of and to in is that it was for on are with as his they be at one have this from or had by ' +
@@ -43,18 +44,6 @@ const OTHER_WORDS = [
 const EMOJI = ['🙂', '🎉', '👩‍👩‍👧', '👍🏽', '🇫🇷', '🫠', '❤️', '🧑‍💻', '🦀'];
 const WHITESPACE = ['  ', '\n\n', '\t\t', '   \n', '\r\n', '        ', ' \n \n'];
 
-/** mulberry32: a seeded generator, so every run measures and compares the same text. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One randomly chosen piece of each kind; weights roughly those of chat and code traffic. */
 function pieceMaker(next: () => number): () => string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
@@ -85,7 +74,7 @@ function pieceMaker(next: () => number): () => string {
 
 /** At least `minBytes` bytes of UTF-8 text, the same for the same seed. */
 export function mixedText(minBytes: number, seed = 1): string {
-  const piece = pieceMaker(random(seed));
+  const piece = pieceMaker(seededUniform(seed)); // the same text every run
   const parts: string[] = [];
   let bytes = 0;
   while (bytes < minBytes) {

@@ -8,5 +8,6 @@ export { CheckpointError, ConfigError, ModelDirError } from './model-errors.js';
 export type { ModelSpec } from './model-spec.js';
 export { presetConfig, PRESET_NAMES, transformerLayerTypes } from './presets.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
+export { seededUniform } from './seeded-uniform.js';
 export { tensor, type Tensor, type Weights } from './tensor.js';
 export { writeModelDir, type WriteModelOptions } from './write-model-dir.js';

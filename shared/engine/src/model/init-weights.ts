@@ -1,22 +1,11 @@
 import { checkpointLayout } from './checkpoint-layout.js';
 import type { ModelConfig } from './config.js';
 import type { LayerPlan } from './layer-plan.js';
+import { seededUniform } from './seeded-uniform.js';
 import { tensor, type Tensor, type Weights } from './tensor.js';
 
-/** mulberry32: a tiny seeded PRNG, so a seed names the same weights on every machine. */
-function uniformSource(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function normalSource(seed: number): () => number {
-  const uniform = uniformSource(seed);
+  const uniform = seededUniform(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
@@ -33,7 +22,7 @@ export function initWeights(config: ModelConfig, plan: LayerPlan, seed: number):
 /** `initWeights` one tensor at a time, in checkpoint-layout order (for checkpoints larger than memory). */
 export function* generateWeights(config: ModelConfig, plan: LayerPlan, seed: number): Generator<[string, Tensor]> {
   const normal = normalSource(seed);
-  const uniform = uniformSource(seed ^ 0x9e3779b9);
+  const uniform = seededUniform(seed ^ 0x9e3779b9);
   for (const [name, shape] of checkpointLayout(config, plan)) {
     const t = tensor(shape);
     const last = name.split('.').at(-1)!;

@@ -1,4 +1,5 @@
 import type { ModelSpec } from '../model/model-spec.js';
+import { seededUniform } from '../model/seeded-uniform.js';
 import { numel } from '../model/tensor.js';
 import { encodeState } from './state-codec.js';
 import { configFingerprint, stateBlocks, stateLayout } from './state-layout.js';
@@ -10,13 +11,9 @@ import { configFingerprint, stateBlocks, stateLayout } from './state-layout.js';
  */
 export function syntheticState(spec: ModelSpec, length: number, seed: number): Uint8Array {
   const layout = stateLayout(spec);
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296 - 0.5;
-  };
-  const blocks = stateBlocks(layout, length).map((b) => Float32Array.from({ length: numel(b.shape) }, next));
+  const uniform = seededUniform(seed);
+  const blocks = stateBlocks(layout, length).map((b) =>
+    Float32Array.from({ length: numel(b.shape) }, () => uniform() - 0.5),
+  );
   return encodeState(configFingerprint(spec), layout, { length, blocks });
 }
