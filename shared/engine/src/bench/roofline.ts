@@ -42,6 +42,7 @@ function attendedRows(spec: ModelSpec, context: number): number {
   }, 0);
 }
 
+/** For a spec whose weights are in memory (`get` on a checkpoint on disk would read every tensor). */
 export function tokenWork(spec: ModelSpec, context: number): TokenWork {
   const { config: c } = spec;
   let params = 0;
