@@ -65,19 +65,41 @@ const decayRatesT = (g: GraphBuilder, p: string) =>
   transpose(g, g.op1('Neg', [g.op1('Exp', [g.param(`${p}A_log`)])]), [1, 0]);
 
 /**
- * One SSM step on the N-major state: ssmT [B, N, d_inner], dt, xc [B, d_inner], b, c [B, N],
- * aT [N, d_inner] -> ssmT' [B, N, d_inner], y [B, d_inner]. (Over a [B, d_inner, N] layout ORT
- * broadcasts N-long, 8-16 value, spans, which made these few elementwise ops cost as much as all of
- * a tiny model's matmuls from batch 16 on.)
+ * The SSM step's inputs broadcast to the N-major state, for one step ([B, Di] -> [B, 1, Di]) or a
+ * chunk ([B, S, Di] -> [B, S, 1, Di]): dt and dt * xc over N, b [.., N] -> [.., N, 1] over Di,
+ * c [.., N] -> [.., 1, N] as the readout's row. Prefill prepares them for the whole chunk at once,
+ * so its Scan body is only the recurrence (`ssmStep`): per token and layer that is 6 ORT kernels
+ * instead of 14, and on a small model the Scan's per-kernel cost is most of a prefill.
  */
-function ssmStep(g: GraphBuilder, p: string, ssmT: string, dt: string, xc: string, b: string, c: string, aT: string) {
-  const decay = g.op1('Exp', [g.op1('Mul', [unsqueeze(g, dt, [1]), aT])]); // [B, N, Di]
-  const drive = g.op1('Mul', [unsqueeze(g, g.op1('Mul', [dt, xc]), [1]), unsqueeze(g, b, [-1])]); // [B, N, Di]
-  const next = g.op1('Add', [g.op1('Mul', [decay, ssmT]), drive]);
-  const readout = squeeze(g, g.op1('MatMul', [unsqueeze(g, c, [1]), next]), [1]); // [B, Di]
-  const y = g.op1('Add', [readout, g.op1('Mul', [g.param(`${p}D`), xc])]);
-  return { ssm: next, y };
+function stepInputs(g: GraphBuilder, dt: string, xc: string, b: string, c: string) {
+  return {
+    dt: unsqueeze(g, dt, [-2]),
+    dtx: unsqueeze(g, g.op1('Mul', [dt, xc]), [-2]),
+    b: unsqueeze(g, b, [-1]),
+    c: unsqueeze(g, c, [-2]),
+  };
 }
+
+/**
+ * One SSM step on the N-major state: ssm [B, N, Di]; dt, dtx [B, 1, Di], b [B, N, 1], c [B, 1, N]
+ * from `stepInputs`; aT [N, Di] -> ssm' [B, N, Di], readout c ssm' [B, 1, Di]. (Over a
+ * [B, d_inner, N] layout ORT broadcasts N-long, 8-16 value, spans, which made these few
+ * elementwise ops cost as much as all of a tiny model's matmuls from batch 16 on.)
+ */
+function ssmStep(
+  g: GraphBuilder,
+  ssm: string,
+  step: { dt: string; dtx: string; b: string; c: string },
+  aT: string,
+): { ssm: string; readout: string } {
+  const decay = g.op1('Exp', [g.op1('Mul', [step.dt, aT])]); // [B, N, Di]
+  const next = g.op1('Add', [g.op1('Mul', [decay, ssm]), g.op1('Mul', [step.dtx, step.b])]);
+  return { ssm: next, readout: g.op1('MatMul', [step.c, next]) };
+}
+
+/** y = readout + D * xc. readout [..., 1, Di] (a step's row), xc [..., Di] -> [..., Di]. */
+const skipAdded = (g: GraphBuilder, p: string, readout: string, xc: string) =>
+  g.op1('Add', [squeeze(g, readout, [-2]), g.op1('Mul', [g.param(`${p}D`), xc])]);
 
 /** out_proj(y * silu(z)). y, z [..., d_inner] -> [..., d]. */
 const gatedOutput = (g: GraphBuilder, y: string, z: string, p: string) =>
@@ -100,25 +122,30 @@ function finalConvState(g: GraphBuilder, xPadded: string, lengths: string, m: Ma
   return g.op1('GatherElements', [xPadded, index], { axis: 1 });
 }
 
-/** The SSM recurrence over time as a Scan whose body is `ssmStep`, from ssm0 [B, N, Di]. Inputs [B, S, ...]. */
+/**
+ * The SSM recurrence over time as a Scan whose body is `ssmStep`, from ssm0 [B, N, Di]; inputs
+ * [B, S, ...] as `stepInputs` makes them. -> final ssm [B, N, Di], readouts [B, S, 1, Di].
+ */
 function ssmScan(
   g: GraphBuilder,
   p: string,
   layer: number,
   ssm0: string,
-  seq: { dt: string; xc: string; b: string; c: string },
+  seq: { dt: string; dtx: string; b: string; c: string },
 ) {
   const aT = decayRatesT(g, p);
   const body = g.subgraph(`layers.${layer}.mamba.scan_body`);
   const name = (s: string) => `layers.${layer}.mamba.scan/${s}`;
-  const [ssm, dt, xc, b, c] = ['ssm_in', 'dt', 'xc', 'b', 'c'].map((s) => body.input(name(s), 'float32'));
-  const step = body.scope(`layers.${layer}.mamba.scan`, () => ssmStep(body, p, ssm!, dt!, xc!, b!, c!, aT));
+  const [ssm, dt, dtx, b, c] = ['ssm_in', 'dt', 'dtx', 'b', 'c'].map((s) => body.input(name(s), 'float32'));
+  const step = body.scope(`layers.${layer}.mamba.scan`, () =>
+    ssmStep(body, ssm!, { dt: dt!, dtx: dtx!, b: b!, c: c! }, aT),
+  );
   body.output(name('ssm_out'), step.ssm);
-  body.output(name('y_out'), step.y);
+  body.output(name('readout'), step.readout);
 
-  const [ssmFinal, y] = g.op(
+  const [ssmFinal, readouts] = g.op(
     'Scan',
-    [ssm0, seq.dt, seq.xc, seq.b, seq.c],
+    [ssm0, seq.dt, seq.dtx, seq.b, seq.c],
     {
       body,
       num_scan_inputs: 4,
@@ -127,7 +154,7 @@ function ssmScan(
     },
     2,
   );
-  return { ssm: ssmFinal!, y: y! }; // [B, N, Di], [B, S, Di]
+  return { ssm: ssmFinal!, readouts: readouts! };
 }
 
 /**
@@ -155,9 +182,10 @@ export function mambaPrefill(
   const xc = silu(g, transpose(g, conv, [0, 2, 1])); // [B, S, Di]
   // --- selective scan ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
-  const scan = ssmScan(g, p, layer, state.ssm, { dt: g.op1('Mul', [dt, chunk.stepMask]), xc, b, c });
+  const scan = ssmScan(g, p, layer, state.ssm, stepInputs(g, g.op1('Mul', [dt, chunk.stepMask]), xc, b, c));
+  const y = skipAdded(g, p, scan.readouts, xc); // [B, S, Di]
   const finalConv = finalConvState(g, xPadded, chunk.lengths, m);
-  return { out: gatedOutput(g, scan.y, z, p), y: scan.y, conv: finalConv, ssm: scan.ssm };
+  return { out: gatedOutput(g, y, z, p), y, conv: finalConv, ssm: scan.ssm };
 }
 
 // --- decode: one token from the cached state --------------------------------------------------
@@ -179,7 +207,7 @@ export function mambaDecode(
   const xc = silu(g, m.convBias ? g.op1('Add', [summed, g.param(`${p}conv1d.bias`)]) : summed);
   // --- selective step ---
   const { dt, b, c } = selectiveParams(g, xc, p, m);
-  const step = ssmStep(g, p, ssm, dt, xc, b, c, decayRatesT(g, p));
-  const y = unsqueeze(g, step.y, [1]); // [B, 1, Di]
+  const step = ssmStep(g, ssm, stepInputs(g, dt, xc, b, c), decayRatesT(g, p));
+  const y = unsqueeze(g, skipAdded(g, p, step.readout, xc), [1]); // [B, 1, Di]
   return { out: gatedOutput(g, y, unsqueeze(g, z!, [1]), p), y, conv: nextConv, ssm: step.ssm };
 }
