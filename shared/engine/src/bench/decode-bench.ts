@@ -10,7 +10,7 @@ import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
-import { measureGemmGflops, rooflineMs, tokenWork } from './roofline.js';
+import { measureGemmGflops, rooflineMs, tokenWork, type GemmRate } from './roofline.js';
 
 /**
  * SambaY against a Transformer of the same width and depth, built by the same code: decode step
@@ -48,7 +48,7 @@ interface Options {
 /** The machine's limits, measured in the same run. */
 interface Machine {
   bandwidth: Bandwidth;
-  gemmGflops: number;
+  gemm: GemmRate;
 }
 
 function buildSpec(preset: string, model: ModelName): ModelSpec {
@@ -117,7 +117,7 @@ async function benchGrid(contenders: Contender[], o: Options): Promise<DecodeRes
           tokens_per_second: batch / (ms / 1000),
           kv_bytes_read_per_token: work.kvBytes,
           state_bytes_per_sequence: stateBytes,
-          roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemmGflops),
+          roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemm.gflops),
         });
         process.stderr.write(`${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step\n`);
       }
@@ -217,9 +217,9 @@ async function main(): Promise<void> {
     steps: Number(values.steps),
     threads,
     maxStateBytes: Number(values['max-state-gib']) * 2 ** 30,
-    machine: { bandwidth: await measureBandwidth(threads), gemmGflops: await measureGemmGflops(threads) },
+    machine: { bandwidth: await measureBandwidth(threads), gemm: await measureGemmGflops(threads) },
   };
-  const { bandwidth, gemmGflops } = o.machine;
+  const { bandwidth, gemm } = o.machine;
   const prompt = Number(values.prompt);
   const contenders = await Promise.all(
     (['sambay', 'transformer'] as const).map(async (name): Promise<Contender> => {
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     `# decode benchmark: preset ${values.preset} (d=${config.hiddenSize}, L=${config.numLayers}, H=${config.numHeads}, ` +
       `KV=${config.numKvHeads}, W=${config.slidingWindow}), ${o.threads} intra-op thread(s), median of ${o.steps} steps\n\n` +
       `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}; ${readings.join('; ')}); ` +
-      `f32 GEMM ${gemmGflops.toFixed(0)} GFLOP/s (ORT MatMul 64 x 1024 x 1024, ${o.threads} thread(s))\n\n` +
+      `f32 GEMM ${gemm.gflops.toFixed(0)} GFLOP/s (the best of three shapes: ORT MatMul ${gemm.rows} x ${gemm.width} x ${gemm.width}, ${o.threads} thread(s))\n\n` +
       `${decodeTable(results, bandwidth)}\n\n${comparisonTable(results)}\n\n` +
       `${prompt}-token prefill: SambaY ${prefill.sambay!.toFixed(0)} tokens/s, Transformer ${prefill.transformer!.toFixed(0)} tokens/s\n`,
   );
@@ -245,7 +245,7 @@ async function main(): Promise<void> {
     const report = {
       memory_bandwidth_gbps: bandwidth.gbps,
       memory_bandwidth_method: bandwidth.method,
-      gemm_gflops: gemmGflops,
+      gemm_gflops: gemm.gflops,
       preset: values.preset,
       threads: o.threads,
       steps: o.steps,

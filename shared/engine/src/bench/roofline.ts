@@ -63,26 +63,50 @@ export function rooflineMs(work: TokenWork, batch: number, gbps: number, gflops:
   return 1000 * Math.max(memory, compute);
 }
 
+/** The f32 GEMM rate one shape reached: `rows` x `width` times a `width` x `width` weight. */
+export interface GemmRate {
+  gflops: number;
+  rows: number;
+  width: number;
+}
+
 /**
- * The machine's f32 GEMM rate: ORT MatMul of 64 rows by a 1024 x 1024 initializer (prepacked, in
- * cache), the shape of a batched decode step's weight matmuls. Median of 20 runs after a warm-up.
+ * GEMM shapes the rate is measured at: a batched decode step's weight matmuls have a few to a few
+ * dozen rows, by weights that range from L2-resident (a tiny model's 128-wide layers) to far beyond
+ * the caches. `chain` products per run, each over the last one's output, so that a small shape's
+ * time is not the run's fixed cost.
  */
-export async function measureGemmGflops(threads: number): Promise<number> {
-  const [m, k, n] = [64, 1024, 1024];
-  const weight = { shape: [k, n], data: new Float32Array(k * n).fill(1e-3) };
-  const g = new GraphBuilder('gemm_rate', () => weight);
-  const x = g.input('x', 'float32', [m, k]);
-  g.output('y', g.op1('MatMul', [x, g.param('w')]), 'float32', [m, n]);
-  const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
-  const feeds = { x: new ort.Tensor('float32', new Float32Array(m * k).fill(1), [m, k]) };
-  await session.run(feeds);
-  const times: number[] = [];
-  for (let r = 0; r < 20; r++) {
-    const start = performance.now();
+const GEMM_SHAPES = [
+  { rows: 64, width: 1024, chain: 4 },
+  { rows: 64, width: 256, chain: 64 },
+  { rows: 16, width: 128, chain: 256 },
+];
+
+/**
+ * The machine's f32 GEMM rate for the roofline: the best of `GEMM_SHAPES` (a roofline bounds what
+ * the step could do, so it takes the fastest matmuls the machine showed). ORT MatMul by a prepacked
+ * initializer; each shape's median of 20 runs after a warm-up.
+ */
+export async function measureGemmGflops(threads: number): Promise<GemmRate> {
+  const rates: GemmRate[] = [];
+  for (const { rows, width, chain } of GEMM_SHAPES) {
+    const weight = { shape: [width, width], data: new Float32Array(width * width).fill(1 / width) };
+    const g = new GraphBuilder('gemm_rate', () => weight);
+    let y = g.input('x', 'float32', [rows, width]);
+    for (let i = 0; i < chain; i++) y = g.op1('MatMul', [y, g.param('w')]);
+    g.output('y', y, 'float32', [rows, width]);
+    const session = await ort.InferenceSession.create(g.build(), { intraOpNumThreads: threads });
+    const feeds = { x: new ort.Tensor('float32', new Float32Array(rows * width).fill(1), [rows, width]) };
     await session.run(feeds);
-    times.push(performance.now() - start);
+    const times: number[] = [];
+    for (let r = 0; r < 20; r++) {
+      const start = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - start);
+    }
+    await session.release();
+    times.sort((a, b) => a - b);
+    rates.push({ gflops: (2 * rows * width * width * chain) / (times[times.length >> 1]! / 1000) / 1e9, rows, width });
   }
-  await session.release();
-  times.sort((a, b) => a - b);
-  return (2 * m * k * n) / (times[times.length >> 1]! / 1000) / 1e9;
+  return rates.reduce((best, r) => (r.gflops > best.gflops ? r : best));
 }
