@@ -5,6 +5,7 @@ import type { JobsInFlight } from '../auth/jobs-in-flight.js';
 import { ApiError } from '../errors/api-error.js';
 import type { JobStore } from '../queue/job-store.js';
 import type { InvalidField, PromptField, PromptTokenLimit } from '../validation/prompt-token-limit.js';
+import { QueueDepthGauge } from './queue-depth-gauge.js';
 
 export interface AdmissionOptions {
   store: JobStore;
@@ -26,23 +27,28 @@ export interface Submission {
 
 /**
  * Every limit a submission must pass, then the enqueue, for the native and the OpenAI routes alike:
- * prompt tokens, queue depth, the caller's jobs in flight; the jobs are owned by the caller's key. A
- * submission is admitted whole or not at all. Two API instances may both admit near the depth limit:
- * the depth is a back-pressure signal, not a hard quota (the in-flight limit is exact).
+ * prompt tokens, queue depth (queue-depth-gauge.ts), the caller's jobs in flight; the jobs are owned
+ * by the caller's key. A submission is admitted whole or not at all. Two API instances may both admit
+ * near the depth limit: the depth is a back-pressure signal, not a hard quota (the in-flight limit is exact).
  */
 export class Admission {
-  constructor(private readonly options: AdmissionOptions) {}
+  private readonly depth: QueueDepthGauge;
+
+  constructor(private readonly options: AdmissionOptions) {
+    this.depth = new QueueDepthGauge(() => options.store.queueDepth());
+  }
 
   async enqueue(res: Response, submission: Submission): Promise<string[]> {
     const { store, inFlight, maxQueueDepth } = this.options;
     await this.options.promptLimit.check(submission.prompts, submission.invalid);
-    const depth = await store.queueDepth();
-    if (depth + submission.requests.length > maxQueueDepth) throw ApiError.overloaded(depth, maxQueueDepth);
+    const { admitted, depth } = await this.depth.admits(submission.requests.length, maxQueueDepth);
+    if (!admitted) throw ApiError.overloaded(depth, maxQueueDepth);
     const caller = callerOf(res);
     const ids = submission.requests.map(() => newJobId());
     if (caller.kind === 'key') await inFlight.reserve(caller.key, ids);
     try {
       await store.enqueue(submission.requests, submission.batchId, { owner: ownerOf(caller), ids });
+      this.depth.enqueued(ids.length);
     } catch (error) {
       if (caller.kind === 'key') await inFlight.release(caller.key.name, ids);
       throw error;
