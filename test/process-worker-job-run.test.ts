@@ -112,7 +112,7 @@ function setup(t: TestContext, engine: GenerationEngine) {
     return { worker, activeJobs };
   };
   // attempts as the API sets them, so a test sees whether a failure is retried.
-  const add = (id: string, request: Partial<JobRequest>) =>
+  const add = (id: string, request: Partial<JobRequest>, options: { delay?: number } = {}) =>
     queue.add(
       'generate',
       {
@@ -131,7 +131,7 @@ function setup(t: TestContext, engine: GenerationEngine) {
         batchId: null,
         submittedAt: Date.now(),
       },
-      { jobId: id, attempts: 3 },
+      { jobId: id, attempts: 3, ...options },
     );
   const read = (id: string) => readJobStream(redis, keys, id);
   const waitForEnd = (id: string) =>
@@ -153,8 +153,9 @@ test('a job whose stream holds an earlier attempt`s tokens continues after them'
   );
   await redis.append(keys.jobText('r'), expectedText(0, 5));
   await redis.hset(keys.jobState('r'), { started_at: '1000', first_token_at: '1100' });
-  startWorker();
   await add('r', { max_tokens: 12 });
+  await redis.hset(keys.bullJob('r'), 'ats', '1'); // BullMQ's count of attempts started: that earlier one
+  startWorker();
   const events = await waitForEnd('r');
   assert.deepEqual(engine.submitted[0]!.resumeTokens, [0, 1, 2, 3, 4]);
   assert.deepEqual(contiguousTokens(events), [...Array(12).keys()], 'no token lost or repeated');
@@ -189,7 +190,7 @@ test('on shutdown a job is handed back with its tokens, and the next worker fini
   assert.ok(done.type === 'done' && done.result.text === expectedText(0, 60));
 });
 
-test('a cancel reaching the process ends a running job as cancelled; a job marked cancelled never runs', async (t) => {
+test('a cancel reaching the process ends a running job as cancelled; so does one marked before it started', async (t) => {
   const engine = new ScriptedEngine(3);
   const { keys, startWorker, add, read, waitForEnd } = setup(t, engine);
   const { activeJobs } = startWorker();
@@ -202,14 +203,25 @@ test('a cancel reaching the process ends a running job as cancelled; a job marke
   assert.equal(done.result.text, expectedText(0, contiguousTokens(events).length));
   assert.equal((await redis.hgetall(keys.jobState('c'))).finish_reason, 'cancelled');
 
+  // A first attempt starts the engine without waiting to read the mark (job-run.ts): it reads it
+  // alongside its `running` write and stops there, long before the job's 1,000 tokens.
   await redis.set(keys.jobCancelled('q'), '1');
-  await add('q', {});
-  const queued = await waitForEnd('q');
+  await add('q', { max_tokens: 1000 });
+  const marked = await waitForEnd('q');
+  const ended = marked.at(-1)!;
+  assert.ok(ended.type === 'done' && ended.status === 'cancelled');
+  assert.ok(contiguousTokens(marked).length < 100, `${contiguousTokens(marked).length} tokens`);
+
+  // A later attempt reads the mark before it starts anything: the engine never sees it.
+  await redis.set(keys.jobCancelled('p'), '1');
+  await add('p', {}, { delay: 100 }); // delayed, so that it is marked as started once before it runs
+  await redis.hset(keys.bullJob('p'), 'ats', '1');
+  const resumed = await waitForEnd('p');
   assert.deepEqual(
-    queued.map((e) => e.type),
+    resumed.map((e) => e.type),
     ['done'],
   );
-  assert.equal(engine.submitted.filter((r) => r.id.startsWith('q#')).length, 0, 'the engine never saw it');
+  assert.equal(engine.submitted.filter((r) => r.id.startsWith('p#')).length, 0, 'the engine never saw it');
 });
 
 test('an engine failure writes an error event and fails the job', async (t) => {

@@ -73,7 +73,7 @@ test('a retried job continues after the tokens its stream holds: nothing repeate
   await redis.xadd(keys.jobStream('resumed'), '*', ...encodeStreamEvent({ type: 'status', status: 'running' }));
   for (const chunk of kept) await redis.xadd(keys.jobStream('resumed'), '*', ...encodeStreamEvent(chunk));
 
-  await w.add('resumed', same);
+  await w.addRetried('resumed', same);
   const resumed = await w.finished('resumed');
   assert.deepEqual(contiguousTokens(resumed.events), contiguousTokens(whole.events));
   assert.deepEqual(resumed.events.slice(1, 1 + kept.length), kept, 'the earlier chunks are left as they were');

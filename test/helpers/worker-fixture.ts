@@ -89,13 +89,23 @@ export class WorkerFixture {
   }
 
   /** Adds a `generate` job as the API would, with `overrides` on top of a default request. */
-  add(id: string, overrides: Partial<JobRequest>) {
+  add(id: string, overrides: Partial<JobRequest>, options: { delay?: number } = {}) {
     const data: GenerateJobData = {
       request: { ...DEFAULT_REQUEST, ...overrides },
       batchId: null,
       submittedAt: Date.now(),
     };
-    return this.queue.add('generate', data, { jobId: id });
+    return this.queue.add('generate', data, { jobId: id, ...options });
+  }
+
+  /**
+   * Adds a job as an earlier attempt of it would have left it in BullMQ: started once (a worker takes
+   * only a job's first attempt without reading what earlier ones wrote). Delayed, so that no worker
+   * takes it before it is marked.
+   */
+  async addRetried(id: string, overrides: Partial<JobRequest>): Promise<void> {
+    await this.add(id, overrides, { delay: 100 });
+    await this.redis.hset(this.keys.bullJob(id), 'ats', '1');
   }
 
   read(id: string): Promise<StreamEvent[]> {

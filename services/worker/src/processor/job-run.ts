@@ -17,7 +17,7 @@ import type { TokenStreamWriter } from '../streaming/token-stream-writer.js';
 import type { ActiveJob, ActiveJobs } from './active-jobs.js';
 import { Checkpointer, checkpointsOn, type CheckpointSettings, usableCheckpoint } from './checkpointer.js';
 import { jobLogger } from './job-logger.js';
-import { readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
+import { noPreviousAttempt, readPreviousAttempt, type PreviousAttempt } from './previous-attempt.js';
 import { ProgressMeter } from './progress-meter.js';
 import { toGenerationRequest } from './to-generation-request.js';
 
@@ -108,11 +108,17 @@ export class JobRun implements ActiveJob {
 
   private async attempt(): Promise<GenerateJobResult> {
     const { redis, keys, writer } = this.deps;
-    // One round trip: both reads go out together on the one connection.
-    const [previous, cancelled] = await Promise.all([
-      readPreviousAttempt(redis, keys, this.jobId, { checkpoint: checkpointsOn(this.deps.checkpoints) }),
-      isCancelled(redis, keys, this.jobId),
-    ]);
+    // BullMQ counts this pickup in attemptsStarted: at 1 no attempt ran before, so there is nothing to
+    // resume and the engine starts without waiting for a read; the cancel flag (set by a cancel that
+    // came before this attempt registered) is read alongside the `running` write and stops it there.
+    // A later attempt reads what the earlier ones left first (both reads in one round trip).
+    const fresh = this.job.attemptsStarted === 1;
+    const [previous, cancelled] = fresh
+      ? [noPreviousAttempt(), false]
+      : await Promise.all([
+          readPreviousAttempt(redis, keys, this.jobId, { checkpoint: checkpointsOn(this.deps.checkpoints) }),
+          isCancelled(redis, keys, this.jobId),
+        ]);
     if (previous.done) return previous.done;
     const startedAt = Number(previous.state[F.startedAt] ?? Date.now());
     this.firstTokenAt = previous.state[F.firstTokenAt] ? Number(previous.state[F.firstTokenAt]) : null;
@@ -134,9 +140,13 @@ export class JobRun implements ActiveJob {
     const running = { [F.status]: 'running', [F.startedAt]: String(startedAt) };
     // Not awaited before the engine gets the job, so its round trip overlaps the prefill: the writer's
     // commands apply in send order on its one connection, so `running` still precedes the first tokens.
-    let announced: Promise<void> = Promise.resolve();
+    let announced: Promise<unknown> = Promise.resolve();
     if (previous.announcedRunning) writer.append(this.jobId, [], '', running);
     else announced = writer.write(this.jobId, { type: 'status', status: 'running' }, running);
+    if (fresh)
+      announced = Promise.all([announced, isCancelled(redis, keys, this.jobId)]).then(([, late]) => {
+        if (late) this.cancel();
+      });
     if (previous.tokenIds.length > 0) this.log.info({ resumedTokens: previous.tokenIds.length }, 'resuming job');
 
     const generation = this.generate(previous);

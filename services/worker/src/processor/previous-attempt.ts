@@ -28,6 +28,16 @@ export interface StoredCheckpoint {
   state: Uint8Array;
 }
 
+/** What a first attempt starts from: nothing. */
+export const noPreviousAttempt = (): PreviousAttempt => ({
+  tokenIds: [],
+  text: '',
+  announcedRunning: false,
+  done: null,
+  state: {},
+  checkpoint: null,
+});
+
 /**
  * Reads a job's stream from the start. A worker that died mid-job (BullMQ re-runs stalled jobs) or
  * handed its jobs back on shutdown left the tokens it had written; the next attempt continues after them.
@@ -43,14 +53,7 @@ export async function readPreviousAttempt(
     redis.hgetall(keys.jobState(jobId)),
     options.checkpoint ? redis.hgetallBuffer(keys.jobCheckpoint(jobId)) : null,
   ]);
-  const attempt: PreviousAttempt = {
-    tokenIds: [],
-    text: '',
-    announcedRunning: false,
-    done: null,
-    state,
-    checkpoint: stored ? parseCheckpoint(stored) : null,
-  };
+  const attempt = { ...noPreviousAttempt(), state, checkpoint: stored ? parseCheckpoint(stored) : null };
   for (const [, fields] of entries) {
     const event = decodeStreamEvent(fields);
     if (event.type === 'tokens') {
