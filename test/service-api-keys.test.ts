@@ -1,11 +1,13 @@
 // The built API process (no worker) with API keys from API_KEYS_FILE and API_KEYS: 401 without a
-// valid key, jobs and batches visible only to the key that made them (and admins), per-key limits
-// on requests per minute and jobs in flight (429 with Retry-After); open local mode without keys.
+// valid key, jobs and batches (native and Batch API) and Batch API files visible only to the key that
+// made them (and admins), per-key limits on requests per minute and jobs in flight (429 with
+// Retry-After); open local mode without keys.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import OpenAI, { toFile } from 'openai';
 import { JobStateField } from '@sambay/protocol';
 import { useApi } from './helpers/api-fixture.js';
 import { startApiProcess } from './helpers/api-process.js';
@@ -41,6 +43,7 @@ function assertError(reply: HttpReply<unknown>, status: number, code: string): E
 
 describe('with keys configured', () => {
   const ctx = useApi({
+    FILES_DIR: join(keysDir, 'files'),
     API_KEYS_FILE: keysFile,
     API_KEYS: JSON.stringify([
       { key: KEYS.bob, name: 'bob' },
@@ -126,6 +129,53 @@ describe('with keys configured', () => {
     assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 60, retryAfter);
     // The limit is the key's own: another key is not slowed.
     assert.equal((await ctx.get('/v1/jobs/job_none', auth(KEYS.bob))).status, 404);
+  });
+
+  test('Batch API files and batches are seen only by their key and by admin keys; lists skip the others', async () => {
+    const client = (key: string) => new OpenAI({ baseURL: `${ctx.api.url}/v1`, apiKey: key, maxRetries: 0 });
+    const [alice, bob, admin] = [client(KEYS.alice), client(KEYS.bob), client(KEYS.admin)];
+    const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/completions', body: { prompt: 'x' } });
+    const upload = async (as: OpenAI) =>
+      as.files.create({ file: await toFile(Buffer.from(`${line}\n`), 'in.jsonl'), purpose: 'batch' });
+    const create = (as: OpenAI, fileId: string) =>
+      as.batches.create({ input_file_id: fileId, endpoint: '/v1/completions', completion_window: '24h' });
+    const batchIds = async (as: OpenAI) => {
+      const ids: string[] = [];
+      for await (const b of as.batches.list({ limit: 1 })) ids.push(b.id);
+      return ids;
+    };
+
+    const bobsFile = await upload(bob);
+    const bobsBatch = await create(bob, bobsFile.id);
+    const file = await upload(alice);
+    const batch = await create(alice, file.id);
+    await create(alice, file.id); // two of alice's newer than bob's: his list pages past them
+
+    assert.equal((await alice.files.retrieve(file.id)).id, file.id);
+    assert.equal((await admin.files.retrieve(file.id)).id, file.id);
+    assert.equal((await admin.batches.retrieve(batch.id)).id, batch.id);
+    const refused = [
+      bob.files.retrieve(file.id),
+      bob.files.content(file.id),
+      bob.files.delete(file.id),
+      bob.batches.retrieve(batch.id),
+      bob.batches.cancel(batch.id),
+      create(bob, file.id),
+    ];
+    for (const reply of await Promise.all(refused.map((p) => p.catch((e: unknown) => e))))
+      assert.ok(reply instanceof OpenAI.NotFoundError, String(reply));
+
+    assert.deepEqual(
+      (await bob.files.list({ purpose: 'batch' })).data.map((f) => f.id), // his batch may have an error file by now
+      [bobsFile.id],
+    );
+    assert.deepEqual(await batchIds(bob), [bobsBatch.id]);
+    const alices = await batchIds(alice);
+    assert.equal(alices.length, 2);
+    assert.ok(alices.includes(batch.id) && !alices.includes(bobsBatch.id));
+    const all = await batchIds(admin);
+    assert.ok([bobsBatch.id, ...alices].every((id) => all.includes(id)));
+    assert.ok((await admin.files.list()).data.some((f) => f.id === file.id));
   });
 });
 

@@ -146,7 +146,8 @@ export class BatchDriver {
         await rm(files.contentPath(id), { force: true });
         return '';
       }
-      await files.publish(id, { filename: `${batchId}_${kind}.jsonl`, purpose: 'batch_output', bytes });
+      const fields = { filename: `${batchId}_${kind}.jsonl`, purpose: 'batch_output', bytes } as const;
+      await files.publish(id, fields, batch.owner); // the batch's key owns its output
       return id;
     };
     const output = await publish(info.output_file, progress.output_bytes, 'output');

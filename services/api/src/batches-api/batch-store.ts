@@ -45,6 +45,8 @@ export interface BatchProgress {
 
 export interface BatchRecord {
   info: BatchInfo;
+  /** The name of the key that created it (null: no keys configured); no response shows it. */
+  owner: string | null;
   status: BatchStatus;
   /** `{status}_at` for each status reached. */
   times: Partial<Record<BatchStatus, number>>;
@@ -81,6 +83,8 @@ return 0
 `;
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** Index entries a listing reads per round trip. */
+const LIST_STEP = 100;
 const PROGRESS_FIELDS = [
   'next_line',
   'offset',
@@ -103,12 +107,13 @@ export class BatchStore {
     private readonly ttlSeconds: number,
   ) {}
 
-  async create(info: BatchInfo): Promise<void> {
+  async create(info: BatchInfo, owner: string | null): Promise<void> {
     const key = this.keys.openaiBatch(info.id);
     const progress: Record<string, number> = Object.fromEntries(PROGRESS_FIELDS.map((f) => [f, 0]));
+    const fields = { info: JSON.stringify(info), status: 'validating', validating_at: info.created_at, total: 0 };
     await this.redis
       .multi()
-      .hset(key, { info: JSON.stringify(info), status: 'validating', validating_at: info.created_at, total: 0 })
+      .hset(key, { ...fields, ...(owner === null ? {} : { owner }) })
       .hset(key, { ...progress, next_line: 1 })
       .expire(key, this.ttlSeconds)
       // Scored in ms (created_at is in seconds): batches created in the same second still list newest first.
@@ -126,6 +131,7 @@ export class BatchStore {
     for (const s of STATUSES) if (hash[`${s}_at`]) times[s] = num(`${s}_at`);
     return {
       info: JSON.parse(hash.info) as BatchInfo,
+      owner: hash.owner ?? null,
       status: hash.status as BatchStatus,
       times,
       total: num('total'),
@@ -161,16 +167,31 @@ export class BatchStore {
     await this.redis.hset(this.keys.openaiBatch(id), 'submitted_line', line);
   }
 
-  /** Newest first; `after` is the last id of the previous page. Ids whose batch expired are dropped from the index here. */
-  async list(limit: number, after?: string): Promise<{ data: BatchRecord[]; hasMore: boolean }> {
+  /**
+   * Newest first, only those whose owner `visible` accepts; `after` is the last id of the previous
+   * page. The index holds every key's batches, so a page reads it in steps until it has `limit` + 1
+   * visible ones (the one more says whether there is a next page) or the index ends. Ids whose batch
+   * expired are dropped from the index here.
+   */
+  async list(
+    limit: number,
+    after: string | undefined,
+    visible: (owner: string | null) => boolean,
+  ): Promise<{ data: BatchRecord[]; hasMore: boolean }> {
     const index = this.keys.openaiBatches;
     await this.redis.zremrangebyscore(index, '-inf', (nowSeconds() - this.ttlSeconds) * 1000);
     const rank = after === undefined ? -1 : await this.redis.zrevrank(index, after);
-    const start = (rank ?? -1) + 1;
-    const ids = await this.redis.zrevrange(index, start, start + limit);
-    const records = await Promise.all(ids.slice(0, limit).map((id) => this.get(id)));
-    const gone = ids.slice(0, limit).filter((_, i) => records[i] === null);
-    if (gone.length > 0) await this.redis.zrem(index, ...gone);
-    return { data: records.filter((r): r is BatchRecord => r !== null), hasMore: ids.length > limit };
+    let start = (rank ?? -1) + 1;
+    const found: BatchRecord[] = [];
+    for (;;) {
+      const ids = await this.redis.zrevrange(index, start, start + LIST_STEP - 1);
+      const records = await Promise.all(ids.map((id) => this.get(id)));
+      const gone = ids.filter((_, i) => records[i] === null);
+      if (gone.length > 0) await this.redis.zrem(index, ...gone);
+      found.push(...records.filter((r): r is BatchRecord => r !== null && visible(r.owner)));
+      if (found.length > limit || ids.length < LIST_STEP) break;
+      start += LIST_STEP - gone.length; // the removed ids no longer take ranks
+    }
+    return { data: found.slice(0, limit), hasMore: found.length > limit };
   }
 }

@@ -1,11 +1,12 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
+import { callerOf, canSee, ownerOf } from '../auth/caller.js';
 import { ApiError } from '../errors/api-error.js';
 import { OpenAiError } from '../openai/openai-errors.js';
 import { formatParam } from '../validation/job-request.js';
 import { isOpenAiBatchId, newFileId, newOpenAiBatchId } from './batch-api-ids.js';
 import type { BatchDriver } from './batch-driver.js';
-import { FINAL_BATCH_STATUSES, type BatchInfo, type BatchStore } from './batch-store.js';
+import { FINAL_BATCH_STATUSES, type BatchInfo, type BatchRecord, type BatchStore } from './batch-store.js';
 import { batchObject } from './batch-view.js';
 import type { FileStore } from './file-store.js';
 import { listBody, pageQuery } from './list-query.js';
@@ -63,17 +64,22 @@ function parseCreate(body: unknown) {
 export function openAiBatchesRouter(options: BatchesRouterOptions): Router {
   const router = Router();
   const { batches, files } = options;
-  const view = (id: string) => async () => {
+  /** The batch, if the caller may see it: another key's batch is a 404, as its jobs are. */
+  const visibleBatch = async (res: Response, id: string): Promise<BatchRecord> => {
     const record = await batches.get(id);
-    if (!record) throw OpenAiError.notFound('batch', id, 'batch_id');
-    return batchObject(record, options.servedModel);
+    if (!record || !canSee(callerOf(res), record.owner)) throw OpenAiError.notFound('batch', id, 'batch_id');
+    return record;
   };
+  const view = async (res: Response, id: string) => batchObject(await visibleBatch(res, id), options.servedModel);
 
   router.post('/v1/batches', async (req, res) => {
     const body = parseCreate(req.body);
     if (body instanceof ApiError) throw body;
-    const input = await files.get(body.input_file_id);
-    if (!input) throw OpenAiError.notFound('file', body.input_file_id, 'input_file_id');
+    const caller = callerOf(res);
+    const stored = await files.get(body.input_file_id);
+    if (!stored || !canSee(caller, stored.owner))
+      throw OpenAiError.notFound('file', body.input_file_id, 'input_file_id');
+    const input = stored.object;
     if (input.purpose !== 'batch')
       throw OpenAiError.invalidValue(
         'input_file_id',
@@ -92,14 +98,15 @@ export function openAiBatchesRouter(options: BatchesRouterOptions): Router {
       error_file: newFileId(),
     };
     await files.ensureDir();
-    await batches.create(info);
+    await batches.create(info, ownerOf(caller));
     await options.driver.enqueue(info.id);
-    res.json(await view(info.id)());
+    res.json(await view(res, info.id));
   });
 
   router.get('/v1/batches', async (req, res) => {
     const page = pageQuery(req, BATCHES_PAGE.default, BATCHES_PAGE.max);
-    const { data, hasMore } = await batches.list(page.limit, page.after);
+    const caller = callerOf(res);
+    const { data, hasMore } = await batches.list(page.limit, page.after, (owner) => canSee(caller, owner));
     res.json(
       listBody(
         data.map((r) => batchObject(r, options.servedModel)),
@@ -113,21 +120,20 @@ export function openAiBatchesRouter(options: BatchesRouterOptions): Router {
       next();
       return;
     }
-    res.json(await view(req.params.id)());
+    res.json(await view(res, req.params.id));
   });
 
   /** A batch still running moves to `cancelling`; its driver cancels its jobs and ends it `cancelled`. */
   router.post('/v1/batches/:id/cancel', async (req, res) => {
     const id = req.params.id;
-    const record = await batches.get(id);
-    if (!record) throw OpenAiError.notFound('batch', id, 'batch_id');
+    const record = await visibleBatch(res, id);
     const cancellable = ['validating', 'in_progress'] as const;
     if (!(await batches.transition(id, cancellable, 'cancelling'))) {
       const status = (await batches.status(id)) ?? record.status;
       if (status !== 'cancelling' && (FINAL_BATCH_STATUSES.includes(status) || status === 'finalizing'))
         throw ApiError.conflict(`batch \`${id}\` is ${status} and can no longer be cancelled`, 'batch_not_cancellable');
     }
-    res.json(await view(id)());
+    res.json(await view(res, id));
   });
 
   return router;

@@ -19,8 +19,16 @@ export interface FileObject {
   status_details: null;
 }
 
+/** A file and the key that owns it: its uploader's, or its batch's for an output file (null: no keys). */
+export interface StoredFile {
+  object: FileObject;
+  owner: string | null;
+}
+
 export interface FileListOptions {
   purpose?: string;
+  /** Which owners' files the caller may see. */
+  visible: (owner: string | null) => boolean;
   /** A file id: list those after it in `order`. */
   after?: string;
   limit: number;
@@ -34,7 +42,8 @@ const now = () => Math.floor(Date.now() / 1000);
  * object. The object is written last (and by rename), so a file is listed only once its content is
  * complete. A directory rather than Redis: batch files reach hundreds of MB and are read and written
  * as streams, which a filesystem does well and Redis memory does not; several API replicas must
- * share the directory (a shared volume). Expired files are deleted when next read or listed.
+ * share the directory (a shared volume). Expired files are deleted when next read or listed. The
+ * object file also records the owning key's name (`owner`), which no response shows.
  */
 export class FileStore {
   constructor(
@@ -56,7 +65,11 @@ export class FileStore {
   }
 
   /** Makes a file whose content is complete at contentPath(id) visible. */
-  async publish(id: string, fields: { filename: string; purpose: FilePurpose; bytes: number }): Promise<FileObject> {
+  async publish(
+    id: string,
+    fields: { filename: string; purpose: FilePurpose; bytes: number },
+    owner: string | null,
+  ): Promise<FileObject> {
     const created = now();
     const file: FileObject = {
       id,
@@ -68,21 +81,22 @@ export class FileStore {
       status_details: null,
     };
     const temp = `${this.objectPath(id)}.tmp`;
-    await writeFile(temp, JSON.stringify(file));
+    await writeFile(temp, JSON.stringify({ ...file, owner }));
     await rename(temp, this.objectPath(id));
     return file;
   }
 
-  async get(id: string): Promise<FileObject | null> {
+  async get(id: string): Promise<StoredFile | null> {
     if (!isFileId(id)) return null;
-    let file: FileObject;
+    let stored: FileObject & { owner?: string | null };
     try {
-      file = JSON.parse(await readFile(this.objectPath(id), 'utf8')) as FileObject;
+      stored = JSON.parse(await readFile(this.objectPath(id), 'utf8')) as FileObject & { owner?: string | null };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
-    if (file.expires_at > now()) return file;
+    const { owner = null, ...object } = stored;
+    if (object.expires_at > now()) return { object, owner };
     await this.delete(id);
     return null;
   }
@@ -97,7 +111,9 @@ export class FileStore {
       throw error;
     }
     const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
-    const files = (await Promise.all(ids.map((id) => this.get(id)))).filter((f): f is FileObject => f !== null);
+    const files = (await Promise.all(ids.map((id) => this.get(id))))
+      .filter((f): f is StoredFile => f !== null && options.visible(f.owner))
+      .map((f) => f.object);
     const sign = options.order === 'asc' ? 1 : -1;
     files.sort((a, b) => sign * (a.created_at - b.created_at || a.id.localeCompare(b.id)));
     const matching = files.filter((f) => options.purpose === undefined || f.purpose === options.purpose);

@@ -94,7 +94,12 @@ function uploadError(error: unknown): unknown {
 }
 
 /** POST /v1/files: a JSONL batch input, checked against the limits while it streams to the file store. */
-export async function receiveUpload(req: Request, files: FileStore, limits: UploadLimits): Promise<FileObject> {
+export async function receiveUpload(
+  req: Request,
+  files: FileStore,
+  limits: UploadLimits,
+  owner: string | null,
+): Promise<FileObject> {
   await files.ensureDir();
   const id = newFileId();
   const path = files.contentPath(id);
@@ -109,7 +114,7 @@ export async function receiveUpload(req: Request, files: FileStore, limits: Uplo
         '`purpose` must be `batch` (the only purpose this server stores files for)',
       );
     if (got.lines === 0) throw OpenAiError.invalidValue('file', 'the file has no lines');
-    return await files.publish(id, { filename: got.filename, purpose: 'batch', bytes: got.bytes });
+    return await files.publish(id, { filename: got.filename, purpose: 'batch', bytes: got.bytes }, owner);
   } catch (error) {
     await rm(path, { force: true });
     throw error;
