@@ -1,5 +1,6 @@
-// The Batch API with the official `openai` client: a JSONL upload with bad lines, a batch run to
-// completion through the queue, its output and error files, listing, and a cancelled batch.
+// The Batch API with the official `openai` client: a JSONL upload with bad lines (one over
+// MAX_PROMPT_TOKENS), a batch run to completion through the queue, its output and error files,
+// listing, and a cancelled batch.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
@@ -7,6 +8,7 @@ import { SERVED_MODEL, useOpenAi, type OpenAiFixture } from './helpers/openai-fi
 import { waitFor } from './helpers/wait.js';
 
 const MAX_BATCH_LINES = 8;
+const MAX_PROMPT_TOKENS = 400;
 
 interface OutputLine {
   id: string;
@@ -48,7 +50,9 @@ const ended = (fx: OpenAiFixture, id: string, status: OpenAI.Batch['status']) =>
   );
 
 describe('a batch from upload to output file', () => {
-  const fx = useOpenAi({ apiEnv: { MAX_BATCH_LINES: String(MAX_BATCH_LINES) } });
+  const fx = useOpenAi({
+    apiEnv: { MAX_BATCH_LINES: String(MAX_BATCH_LINES), MAX_PROMPT_TOKENS: String(MAX_PROMPT_TOKENS) },
+  });
 
   test('runs the good lines as jobs and puts the bad ones in the error file', async () => {
     const input = await upload(fx, [
@@ -58,6 +62,9 @@ describe('a batch from upload to output file', () => {
       chatLine('bad-param', { temperature: 'hot' }),
       '',
       chatLine('c', { stop: ['\n'] }),
+      chatLine('long', {
+        messages: [{ role: 'user', content: Array.from({ length: 500 }, (_, i) => `w${i}`).join(' ') }],
+      }),
     ]);
     assert.equal(input.purpose, 'batch');
     assert.equal(input.object, 'file');
@@ -73,7 +80,7 @@ describe('a batch from upload to output file', () => {
     assert.deepEqual(created.metadata, { suite: 'openai' });
 
     const batch = await ended(fx, created.id, 'completed');
-    assert.deepEqual(batch.request_counts, { total: 5, completed: 3, failed: 2 });
+    assert.deepEqual(batch.request_counts, { total: 6, completed: 3, failed: 3 });
     assert.ok(batch.in_progress_at && batch.finalizing_at && batch.completed_at);
 
     const output = await contentLines(fx, batch.output_file_id);
@@ -88,12 +95,15 @@ describe('a batch from upload to output file', () => {
     assert.equal((b.response!.body.choices as unknown[]).length, 2);
 
     const errors = await contentLines(fx, batch.error_file_id);
-    assert.equal(errors.length, 2);
+    assert.equal(errors.length, 3);
     const unparsable = errors.find((l) => l.custom_id === null)!;
     assert.equal(unparsable.error?.code, 'invalid_json_line');
     const invalid = errors.find((l) => l.custom_id === 'bad-param')!;
     assert.equal(invalid.response?.status_code, 400);
     assert.equal((invalid.response.body.error as { param: string }).param, 'temperature');
+    const long = errors.find((l) => l.custom_id === 'long')!;
+    assert.equal(long.response?.status_code, 400, 'counted in tokens as the online routes count them');
+    assert.match((long.response.body.error as { message: string }).message, /tokens long; at most 400/);
 
     const outputFile = await fx.client.files.retrieve(batch.output_file_id!);
     assert.equal(outputFile.purpose, 'batch_output');

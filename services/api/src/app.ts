@@ -25,7 +25,6 @@ import { queueDepthRouter } from './routes/queue-depth.js';
 import type { OpenStreams } from './sse/open-streams.js';
 import type { StreamFanout } from './sse/stream-fanout.js';
 import { createJobRequestValidator } from './validation/job-request.js';
-import { PromptTokenLimit } from './validation/prompt-token-limit.js';
 import { webPage } from './web/web-page.js';
 
 export interface AppDeps {
@@ -65,7 +64,7 @@ export function createApp(deps: AppDeps): Express {
   const admission = new Admission({
     store,
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
-    promptLimit: new PromptTokenLimit(config.MODEL_DIR, config.MAX_PROMPT_TOKENS),
+    promptLimit: deps.openai.promptLimit,
     inFlight: new JobsInFlight(deps.redis, deps.keys, pendingTtlSeconds(config.RESULT_TTL_SECONDS)),
   });
   app.use(

@@ -9,11 +9,14 @@ import { ChatTemplate } from './openai/chat-template.js';
 import { CompletionRecords } from './openai/completion-record.js';
 import { createOpenAiRequestParser, type OpenAiRequestParser } from './openai/openai-request.js';
 import type { JobStore } from './queue/job-store.js';
+import { PromptTokenLimit } from './validation/prompt-token-limit.js';
 
 /** The OpenAI-compatible API's parts that outlive a request: stores, the request parser, the batch driver. */
 export interface OpenAiCompat {
   servedModel: string;
   parser: OpenAiRequestParser;
+  /** MAX_PROMPT_TOKENS with the model's tokenizer: one for every route and the batch driver (one tokenizer loaded). */
+  promptLimit: PromptTokenLimit;
   records: CompletionRecords;
   files: FileStore;
   uploadLimits: UploadLimits;
@@ -59,6 +62,7 @@ export function createOpenAiCompat(deps: OpenAiCompatDeps): OpenAiCompat {
     servedModel,
     chatTemplate: lazyTemplate(config.MODEL_DIR),
   });
+  const promptLimit = new PromptTokenLimit(config.MODEL_DIR, config.MAX_PROMPT_TOKENS);
   const files = new FileStore(config.FILES_DIR, config.FILE_TTL_SECONDS);
   const batches = new BatchStore(redis, keys, 24 * 3600 + config.FILE_TTL_SECONDS);
   const workerRedis = deps.connect({ waitForever: true });
@@ -71,6 +75,7 @@ export function createOpenAiCompat(deps: OpenAiCompatDeps): OpenAiCompat {
     batches,
     files,
     parser,
+    promptLimit,
     servedModel,
     windowJobs: config.BATCH_WINDOW_JOBS,
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
@@ -79,6 +84,7 @@ export function createOpenAiCompat(deps: OpenAiCompatDeps): OpenAiCompat {
   return {
     servedModel,
     parser,
+    promptLimit,
     records: new CompletionRecords(redis, keys, pendingTtlSeconds(config.RESULT_TTL_SECONDS)),
     files,
     uploadLimits: {

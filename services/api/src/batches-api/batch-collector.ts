@@ -2,6 +2,7 @@ import { appendFile, open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpenAiRequestParser } from '../openai/openai-request.js';
 import type { JobStore } from '../queue/job-store.js';
+import type { PromptTokenLimit } from '../validation/prompt-token-limit.js';
 import { PendingLine, type StopReason } from './batch-line-outcome.js';
 import { parseBatchLine } from './batch-line.js';
 import type { OutputLine } from './batch-output.js';
@@ -14,6 +15,8 @@ export interface CollectorDeps {
   batches: BatchStore;
   files: FileStore;
   parser: OpenAiRequestParser;
+  /** MAX_PROMPT_TOKENS, as the online routes count it. */
+  promptLimit: PromptTokenLimit;
   servedModel: string;
   /** Jobs a batch keeps queued or running at once. @defaultValue BATCH_WINDOW_JOBS (256) */
   windowJobs: number;
@@ -95,7 +98,7 @@ export class BatchCollector {
         return;
       }
       const { lineNo, text, end } = next.value;
-      const parsed = await parseBatchLine(text, this.batch.info.endpoint, this.deps.parser);
+      const parsed = await parseBatchLine(text, this.batch.info.endpoint, this.deps);
       const line = new PendingLine(this.batch.info.id, lineNo, end, parsed, this.deps.servedModel);
       line.mayHaveRun = lineNo <= this.progress.submitted_line;
       this.window.push(line);

@@ -1,6 +1,8 @@
 import { ApiError } from '../errors/api-error.js';
 import type { ErrorEnvelope } from '../errors/error-handler.js';
+import { OpenAiError } from '../openai/openai-errors.js';
 import type { OpenAiRequest, OpenAiRequestParser } from '../openai/openai-request.js';
+import type { PromptTokenLimit } from '../validation/prompt-token-limit.js';
 import type { BatchEndpoint } from './batch-store.js';
 
 /** Batch lines queue below online requests (priority 0), so a big batch never starves interactive use. */
@@ -23,12 +25,13 @@ const asResponse = (error: ApiError): LineFailure => ({
 
 /**
  * One input line, `{"custom_id", "method": "POST", "url", "body"}`, validated as its endpoint
- * validates a request: a bad line fails alone, into the error file.
+ * validates a request, prompt tokens included: a bad line fails alone, into the error file. A
+ * tokenizer that cannot load fails the pass instead (503), so the line is tried again.
  */
 export async function parseBatchLine(
   text: string,
   endpoint: BatchEndpoint,
-  parser: OpenAiRequestParser,
+  { parser, promptLimit }: { parser: OpenAiRequestParser; promptLimit: PromptTokenLimit },
 ): Promise<ParsedLine> {
   let line: unknown;
   try {
@@ -50,9 +53,12 @@ export async function parseBatchLine(
         ? await parser.chat(body, BATCH_PRIORITY)
         : parser.completion(body, BATCH_PRIORITY);
     if (request.stream) return fail(bare('invalid_request', '`stream` is not allowed in a batch line'));
+    const param = endpoint === '/v1/chat/completions' ? 'messages' : 'prompt';
+    const prompts = request.requests.map((job) => ({ param, text: job.prompt }));
+    await promptLimit.check(prompts, (p, message) => OpenAiError.invalidValue(p, message));
     return { ok: true, customId, request };
   } catch (error) {
-    if (error instanceof ApiError) return fail(asResponse(error));
+    if (error instanceof ApiError && error.status !== 503) return fail(asResponse(error));
     throw error;
   }
 }
