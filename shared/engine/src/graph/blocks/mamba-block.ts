@@ -69,7 +69,7 @@ const decayRatesT = (g: GraphBuilder, p: string) =>
  * chunk ([B, S, Di] -> [B, S, 1, Di]): dt and dt * xc over N, b [.., N] -> [.., N, 1] over Di,
  * c [.., N] -> [.., 1, N] as the readout's row. Prefill prepares them for the whole chunk at once,
  * so its Scan body is only the recurrence (`ssmStep`): per token and layer that is 6 ORT kernels
- * instead of 14, and on a small model the Scan's per-kernel cost is most of a prefill.
+ * instead of 14 (a tiny model's 256-token prefill: 17.0 against 14.7 ms).
  */
 function stepInputs(g: GraphBuilder, dt: string, xc: string, b: string, c: string) {
   return {
