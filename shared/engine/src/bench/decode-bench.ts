@@ -93,6 +93,15 @@ interface Contender {
   model: CompiledModel;
 }
 
+/** One grid point of one model: the state its slots start from, and its least median so far. */
+interface Point {
+  contender: Contender;
+  context: number;
+  batch: number;
+  state: Uint8Array;
+  ms: number;
+}
+
 /**
  * The grid, point by point with both models in turn (not one model's whole grid after the other's),
  * so that the machine's neighbours weigh on both sides of every comparison alike; `rounds` times
@@ -100,47 +109,43 @@ interface Contender {
  * shared machine they come and go for seconds at a time).
  */
 async function benchGrid(contenders: Contender[], o: Options): Promise<DecodeResult[]> {
-  const best = new Map<string, number>();
-  const key = (name: ModelName, context: number, batch: number) => `${name}/${context}/${batch}`;
-  for (let round = 1; round <= o.rounds; round++)
-    for (const context of o.contexts) {
-      const states = contenders.map((c) => syntheticState(c.spec, context, 1));
-      for (const batch of o.batches)
-        for (const [i, { name, spec, model }] of contenders.entries()) {
-          if (batch * stateByteSize(stateLayout(spec), context) > o.maxStateBytes) {
-            if (round === 1)
-              process.stderr.write(`${name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`);
-            continue;
-          }
-          const ms = await measureStep(model, states[i]!, batch, o.steps);
-          best.set(key(name, context, batch), Math.min(best.get(key(name, context, batch)) ?? Infinity, ms));
+  const points: Point[] = [];
+  for (const context of o.contexts) {
+    const states = contenders.map((c) => syntheticState(c.spec, context, 1));
+    for (const batch of o.batches)
+      contenders.forEach((contender, i) => {
+        if (batch * stateByteSize(stateLayout(contender.spec), context) <= o.maxStateBytes)
+          points.push({ contender, context, batch, state: states[i]!, ms: Infinity });
+        else
           process.stderr.write(
-            `${name}: context ${context} batch ${batch}: ${ms.toFixed(2)} ms/step (round ${round})\n`,
+            `${contender.name}: context ${context} batch ${batch} skipped (state over --max-state-gib)\n`,
           );
-        }
+      });
+  }
+  for (let round = 1; round <= o.rounds; round++)
+    for (const p of points) {
+      const ms = await measureStep(p.contender.model, p.state, p.batch, o.steps);
+      p.ms = Math.min(p.ms, ms);
+      process.stderr.write(
+        `${p.contender.name}: context ${p.context} batch ${p.batch}: ${ms.toFixed(2)} ms/step (round ${round})\n`,
+      );
     }
   // Tables list one model's points, then the other's.
-  return contenders.flatMap(({ name, spec }) =>
-    o.contexts.flatMap((context) =>
-      o.batches.flatMap((batch): DecodeResult[] => {
-        const ms = best.get(key(name, context, batch));
-        if (ms === undefined) return [];
-        const work = tokenWork(spec, context);
-        return [
-          {
-            model: name,
-            context,
-            batch,
-            ms_per_step: ms,
-            tokens_per_second: batch / (ms / 1000),
-            kv_bytes_read_per_token: work.kvBytes,
-            state_bytes_per_sequence: stateByteSize(stateLayout(spec), context),
-            roofline_ms_per_step: rooflineMs(work, batch, o.machine.bandwidth.gbps, o.machine.gemm.gflops),
-          },
-        ];
-      }),
-    ),
-  );
+  return contenders.flatMap((c) => points.filter((p) => p.contender === c).map((p) => decodeResult(p, o.machine)));
+}
+
+function decodeResult({ contender: { name, spec }, context, batch, ms }: Point, machine: Machine): DecodeResult {
+  const work = tokenWork(spec, context);
+  return {
+    model: name,
+    context,
+    batch,
+    ms_per_step: ms,
+    tokens_per_second: batch / (ms / 1000),
+    kv_bytes_read_per_token: work.kvBytes,
+    state_bytes_per_sequence: stateByteSize(stateLayout(spec), context),
+    roofline_ms_per_step: rooflineMs(work, batch, machine.bandwidth.gbps, machine.gemm.gflops),
+  };
 }
 
 /** Bandwidth the decode reaches counting only the K/V bytes it must read. */
