@@ -7,7 +7,7 @@ import { tinySpec } from './helpers/models.js';
 /**
  * A batch whose membership changes every few steps (sequences admitted mid-way, finishing, being
  * cancelled, long prompts arriving in chunks, the slot capacity doubling and halving) gives every
- * sequence the tokens it gets alone.
+ * sequence the tokens it gets alone; its logits are the same bits whatever its batch-mates.
  */
 
 const tokenizer = new ByteTokenizer();
@@ -128,4 +128,29 @@ test('a batch growing past its capacity and shrinking back keeps every sequence 
   await check(ids[2]!);
   await check(ids[4]!);
   assert.equal(batch.size, 0);
+});
+
+test('a sequence gets the same logits bit for bit alone, beside longer sequences and padded in prefill', async () => {
+  const vocab = 258;
+  const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (i * 31 + salt * 17 + 1) % vocab);
+  const prompt = ids(41, 0);
+  const fed = ids(30, 5);
+  /** Logits of `prompt` then each of `fed`, with `others` in the batch (prefilled with it, or one by one). */
+  const logitsOf = async (others: number[][], together: boolean) => {
+    const batch = engine.newBatch();
+    const prompts = [prompt, ...others];
+    const prefilled = together ? await batch.prefill(prompts) : [];
+    if (!together) for (const p of prompts) prefilled.push(...(await batch.prefill([p])));
+    const id = prefilled[0]!.id;
+    const out = [prefilled[0]!.logits.slice()];
+    for (const t of fed) {
+      const step = await batch.step(new Map(prefilled.map((p, j) => [p.id, (t + j) % vocab])));
+      out.push(step.get(id)!.slice());
+    }
+    return out;
+  };
+  const alone = await logitsOf([], false);
+  // Longer batch-mates make the batch reserve more cache rows than this sequence alone would.
+  assert.deepEqual(await logitsOf([ids(300, 1), ids(90, 2)], false), alone, 'beside longer sequences');
+  assert.deepEqual(await logitsOf([ids(90, 2), ids(10, 3)], true), alone, 'prefilled padded to a longer prompt');
 });

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import { pastName, presentName } from '../graph/io-names.js';
 import { numel } from '../model/tensor.js';
-import { HeadMajorCache } from './head-major-cache.js';
+import { blockRows, HeadMajorCache } from './head-major-cache.js';
 import type { Feeds } from './model-runner.js';
 import { SlotStore } from './slot-store.js';
 import type { LayerState } from './state-layout.js';
@@ -41,7 +41,7 @@ export class BatchState {
     this.layers = layout.map((s): Buffers => {
       if (s.kind === 'mamba')
         return { kind: 'mamba', s, conv: new SlotStore(numel(s.conv), slots), ssm: new SlotStore(numel(s.ssm), slots) };
-      const rows = s.kind === 'ring' ? s.rows : Math.max(MIN_FULL_ROWS, fullRows);
+      const rows = s.kind === 'ring' ? s.rows : blockRows(Math.max(MIN_FULL_ROWS, fullRows));
       const [heads, headDim] = s.row as [number, number];
       return {
         kind: 'kv',

@@ -5,8 +5,16 @@
  * which measured 2-3x slower from batch 16 on). The whole buffer is the graph input as it is; rows
  * past a slot's length are masked. A full cache grows its rows when full by an eighth, at most
  * 1,024 rows (one copy, amortised O(1) per token; rows read for nothing stay under an eighth);
- * a sliding ring keeps rows = W - 1 fixed.
+ * a sliding ring keeps rows = W - 1 fixed. A full cache's rows are a multiple of ROW_BLOCK: MLAS
+ * computes the last columns of a q K^T product whose width is not a multiple of its 16-column
+ * panels by another path, rounded differently, so a sequence's scores would depend on how many
+ * rows its batch happens to reserve (a batch-mate's length); in whole panels they never do.
  */
+const ROW_BLOCK = 16;
+
+/** Rows reserved for `n`: whole blocks (see the class comment). */
+export const blockRows = (n: number) => ROW_BLOCK * Math.ceil(n / ROW_BLOCK);
+
 export class HeadMajorCache {
   private values: Float32Array;
 
@@ -72,7 +80,7 @@ export class HeadMajorCache {
   reserve(needed: number): void {
     if (needed <= this.rowCapacity) return;
     const old = { values: this.values, rows: this.rowCapacity };
-    this.rowCapacity = Math.max(needed, Math.min(Math.ceil(old.rows * 1.125), old.rows + 1024));
+    this.rowCapacity = blockRows(Math.max(needed, Math.min(Math.ceil(old.rows * 1.125), old.rows + 1024)));
     this.values = new Float32Array(this.slots * this.heads * this.rowCapacity * this.headDim);
     const block = old.rows * this.headDim;
     for (let sh = 0; sh < this.slots * this.heads; sh++)

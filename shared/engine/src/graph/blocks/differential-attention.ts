@@ -1,6 +1,17 @@
 import type { ModelConfig } from '../../model/config.js';
 import type { GraphBuilder } from '../onnx/onnx-builder.js';
-import { dimOf, fusedMatMul, linear, reshape, reshapeDyn, split, squeeze, transpose, unsqueeze } from '../onnx/ops.js';
+import {
+  dimOf,
+  fusedMatMul,
+  linear,
+  reshape,
+  reshapeDyn,
+  split,
+  squeeze,
+  sumLast,
+  transpose,
+  unsqueeze,
+} from '../onnx/ops.js';
 import { rmsNorm } from './layer-norm.js';
 
 /**
@@ -65,7 +76,6 @@ function lambda(g: GraphBuilder, p: string, layer: number): string {
 }
 
 const maxLast = (g: GraphBuilder, x: string) => g.op1('ReduceMax', [x, g.ints([-1])], { keepdims: 1 });
-const sumLast = (g: GraphBuilder, x: string) => g.op1('ReduceSum', [x, g.ints([-1])], { keepdims: 1 });
 const masked = (g: GraphBuilder, scores: string, mask: string | null) =>
   mask === null ? scores : g.op1('Add', [scores, mask]);
 

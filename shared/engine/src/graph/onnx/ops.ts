@@ -82,9 +82,17 @@ export function range(g: GraphBuilder, n: string): string {
   return g.op1('Range', [g.ints([0], []), scalar, g.ints([1], [])]);
 }
 
-/** Sum over the last axis, keeping it only when asked. */
-export const sumLast = (g: GraphBuilder, x: string, keepdims = 0) =>
-  g.op1('ReduceSum', [x, g.ints([-1])], { keepdims });
+/**
+ * Sum over the last axis, kept as size 1: x [..., n] times ones [n, 1]. Unlike ReduceSum, whose
+ * rounding depends on n (its vector body and scalar tail split the row by length), this adds each
+ * row in the same order however long it is, so zeros appended by masking or padding leave the sum
+ * bit for bit unchanged: what lets a sequence decode identically in any batch.
+ */
+export function sumLast(g: GraphBuilder, x: string): string {
+  const n = g.op1('Shape', [x], { start: -1 });
+  const ones = g.op1('Expand', [g.floats([1], [1, 1]), g.op1('Concat', [n, g.ints([1])], { axis: 0 })]);
+  return g.op1('MatMul', [x, ones]);
+}
 
 /** 0 where `allowed`, a large negative number elsewhere: added to attention scores before Softmax. */
 export function additiveMask(g: GraphBuilder, allowed: string): string {
