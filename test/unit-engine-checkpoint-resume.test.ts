@@ -1,10 +1,17 @@
 // State checkpoints in the scheduler: `checkpoint(id)` exports a running sequence's state after the
 // tokens event it covers, and a request resumed with that state (`resumeState`) plus the tokens after
 // it continues exactly as the uninterrupted run and as a resume by full re-prefill; a checkpoint that
-// does not fit (another config, bad bytes, wrong token count) falls back to re-prefill.
+// does not fit (another config, bad bytes, wrong token count) falls back to re-prefill. Resumed
+// tokens replayed by decode steps rebuild the uninterrupted run's state bit for bit.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CompiledModel, type GenerationEvent, type GenerationRequest, Scheduler } from '@sambay/engine';
+import {
+  CompiledModel,
+  type GenerationEvent,
+  type GenerationRequest,
+  Scheduler,
+  type SchedulerOptions,
+} from '@sambay/engine';
 import { initWeights, parseConfig, planLayers } from '@sambay/engine/model';
 import { ByteTokenizer } from '@sambay/tokenizer';
 import { byteModelConfig } from './helpers/models.js';
@@ -38,13 +45,18 @@ interface Outcome {
 }
 
 /** Runs the requests on one scheduler (small prefill chunks, so resumed tokens take several). */
-async function run(requests: GenerationRequest[], during?: (s: Scheduler, event: GenerationEvent) => void) {
+async function run(
+  requests: GenerationRequest[],
+  during?: (s: Scheduler, event: GenerationEvent) => void,
+  options: Pick<SchedulerOptions, 'maxReplayTokens'> = {},
+) {
   const outcomes = new Map<string, Outcome>(
     requests.map((r) => [r.id, { tokenIds: [], text: '', textAt: [], checkpoints: [], events: [] }]),
   );
   const scheduler: Scheduler = new Scheduler(engine, tokenizer, {
     maxSequences: 8,
     prefillChunkTokens: 8,
+    ...options,
     onEvent: (event) => {
       const o = outcomes.get(event.id)!;
       o.events.push(event);
@@ -197,4 +209,39 @@ test('a checkpoint asked for a request that ends first, or an unknown id, is nev
   });
   assert.deepEqual(outcomes.get('a')!.checkpoints, []);
   assert.equal(outcomes.get('a')!.finished?.generatedTokens, 3);
+});
+
+test('resumed tokens replayed by decode steps rebuild the uninterrupted state bit for bit, in any batch', async () => {
+  const r = request('a', 'A prompt longer than one prefill chunk', 6);
+  const full = await uninterrupted(r, [20, 41]);
+  const [late, end] = full.checkpoints;
+  assert.deepEqual([late?.tokens, end?.tokens], [19, 40]);
+  const k = 30;
+  const resumeTokens = full.tokenIds.slice(0, k);
+  /** Resumes `a` beside sequences whose lengths make the batch reserve other cache rows than alone. */
+  const resume = async (extra: Partial<GenerationRequest>, options: Pick<SchedulerOptions, 'maxReplayTokens'> = {}) => {
+    const others = [request('b', 'y'.repeat(70), 2, { maxTokens: 40 }), request('c', 'Short', 3)];
+    const outcomes = await run(
+      [...others, { ...r, resumeTokens, ...extra }],
+      (s, event) => {
+        if (event.id === 'a' && event.type === 'tokens' && event.generated === 41) s.checkpoint('a');
+      },
+      options,
+    );
+    return outcomes.get('a')!;
+  };
+  const byPrompt = await resume({});
+  assert.equal(byPrompt.started?.replayTokens, k, 'every resumed token replayed after the prompt');
+  assert.deepEqual(byPrompt.checkpoints[0]?.state, end!.state, 'replayed from the prompt');
+  assertContinues(byPrompt, full, k, 'replayed from the prompt');
+
+  const byCheckpoint = await resume({ resumeState: late });
+  assert.equal(byCheckpoint.started?.resumedFrom, 'checkpoint');
+  assert.equal(byCheckpoint.started.replayTokens, k - late!.tokens, 'the tokens after the checkpoint replayed');
+  assert.deepEqual(byCheckpoint.checkpoints[0]?.state, end!.state, 'replayed from the checkpoint');
+
+  // Over the limit, prefill takes the resumed tokens: the same tokens here, but not the same bits.
+  const prefilled = await resume({}, { maxReplayTokens: k - 1 });
+  assert.equal(prefilled.started?.replayTokens, undefined);
+  assert.notDeepEqual(prefilled.checkpoints[0]?.state, end!.state, 'prefill rounds differently from decode');
 });

@@ -187,14 +187,14 @@ test('a sequence whose sampling fails is failed alone; the batch goes on', async
 });
 
 test('prefill groups keep admission order and stay within batch x T^2, long prompts alone', () => {
-  const seqs = [10, 10, 10, 40, 10, 10].map((n, i) => ({ i, contextIds: Array<number>(n).fill(0) }));
+  const seqs = [10, 10, 10, 40, 10, 10].map((n, i) => ({ i, prefillIds: Array<number>(n).fill(0) }));
   const groups = prefillGroups(seqs, 1000);
   assert.deepEqual(
     groups.map((g) => g.map((s) => s.i)),
     [[0, 1, 2], [3], [4, 5]],
   );
   for (const g of groups.filter((g) => g.length > 1)) {
-    const t = Math.max(...g.map((s) => s.contextIds.length));
+    const t = Math.max(...g.map((s) => s.prefillIds.length));
     assert.ok(g.length * t * t <= 1000);
   }
 });

@@ -188,9 +188,9 @@ export class JobRun implements ActiveJob {
         }
         if (event.type === 'started') this.meter?.prefilled(event.promptTokens);
         if (event.type === 'started' && event.resumedFrom) {
-          const { resumedFrom, checkpointError } = event;
+          const { resumedFrom, checkpointError, replayTokens } = event;
           const checkpointTokens = resumedFrom === 'checkpoint' ? resumeState?.tokens : undefined;
-          this.log.info({ resumedFrom, checkpointTokens, checkpointError }, 'resumed generation');
+          this.log.info({ resumedFrom, checkpointTokens, checkpointError, replayTokens }, 'resumed generation');
         }
         // After a hand-back the next attempt regenerates these tokens identically; writing them would repeat them.
         if (this.handBackRequested || this.abandoned || this.writesStopped) return;

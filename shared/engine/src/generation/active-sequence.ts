@@ -18,12 +18,16 @@ export interface StepOutcome {
 export class ActiveSequence {
   readonly id: string;
   readonly promptTokens: number;
-  /** Prompt plus resumed tokens: what prefill must see. */
-  readonly contextIds: number[];
+  /** Tokens an earlier attempt generated (`GenerationRequest.resumeTokens`). */
+  readonly resumedTokens: number;
   /** Set when the resumed tokens already ended the generation (a crash between the last token and `done`). */
   readonly resumedFinish: FinishReason | null = null;
   private readonly detokenizer: StreamingDetokenizer;
   private readonly stop: StopCriteria;
+  private readonly context: number[]; // prompt + resumed tokens
+  private prefill: number[];
+  /** Resumed tokens still to be fed by decode steps, one a step, before sampling takes over. */
+  private replay: number[] = [];
   private text = '';
   private last = -1;
 
@@ -44,7 +48,41 @@ export class ActiveSequence {
     const resumed = request.resumeTokens ?? [];
     // Replaying rebuilds detokenizer and stop state exactly; the text was streamed by the earlier attempt.
     for (const token of resumed) this.resumedFinish ??= this.consume(token).reason;
-    this.contextIds = [...promptIds, ...resumed];
+    this.resumedTokens = resumed.length;
+    this.context = [...promptIds, ...resumed];
+    this.prefill = this.context;
+  }
+
+  /** The context tokens prefill must see: all of them, unless `replayFrom` gave some to decode steps. */
+  get prefillIds(): readonly number[] {
+    return this.prefill;
+  }
+
+  /**
+   * Prefill (or a checkpoint) covers the first `covered` context tokens; the resumed tokens after them
+   * are fed by decode steps, one a step, their logits unused, and sampling takes over after the last.
+   * Decode steps rebuild the state bit for bit as the earlier attempt's steps built it (whatever the
+   * batch around them), where prefilling those tokens agrees only up to float rounding, and one
+   * rounding can flip a later sample.
+   */
+  replayFrom(covered: number): void {
+    this.prefill = this.context.slice(0, covered);
+    this.replay = this.context.slice(covered);
+  }
+
+  /** Whether decode steps still feed resumed tokens: the logits in hand predict a token already known. */
+  get replaying(): boolean {
+    return this.replay.length > 0;
+  }
+
+  /** Resumed tokens decode steps still feed. */
+  get replayTokens(): number {
+    return this.replay.length;
+  }
+
+  /** After a decode step: drops the resumed token it fed, if it fed one. */
+  stepped(): void {
+    this.replay.shift();
   }
 
   get generatedTokens(): number {
@@ -53,7 +91,7 @@ export class ActiveSequence {
 
   /** The token the next decode step feeds in. */
   get lastToken(): number {
-    return this.last;
+    return this.replay[0] ?? this.last;
   }
 
   /** Samples the next token; the draw for step t depends only on (seed, t), so resumes are exact. */

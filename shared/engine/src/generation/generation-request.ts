@@ -10,8 +10,9 @@ export interface GenerationRequest {
   /** Generate to maxTokens: EOS tokens are kept as ordinary tokens instead of ending the generation. */
   ignoreEos?: boolean;
   /**
-   * Tokens an earlier attempt already emitted. They are fed back through prefill and not emitted
-   * again; sampling draws are a pure function of (seed, step), so the continuation is identical.
+   * Tokens an earlier attempt already emitted. They are fed back (by decode steps, or by prefill when
+   * there are many: `SchedulerOptions.maxReplayTokens`) and not emitted again; sampling draws are a
+   * pure function of (seed, step), so the continuation is identical.
    */
   resumeTokens?: number[];
   /**
@@ -45,6 +46,11 @@ export type GenerationEvent =
       resumedFrom?: ResumedFrom;
       /** Why a given resumeState was not used (it fell back to prefill). */
       checkpointError?: string;
+      /**
+       * Resumed tokens fed by decode steps before sampling takes over (`SchedulerOptions.maxReplayTokens`):
+       * absent when prefill or the checkpoint covered them all.
+       */
+      replayTokens?: number;
     }
   /** New tokens of one sequence; `generated` counts all tokens generated so far, resumed ones included. */
   | { type: 'tokens'; id: string; tokenIds: number[]; text: string; generated: number }

@@ -38,6 +38,13 @@ export interface SchedulerOptions {
    * rather than padded together. @defaultValue 2^24
    */
   prefillBudget?: number;
+  /**
+   * Most resumed tokens fed by decode steps after a resume's checkpoint (or prompt): decode steps
+   * rebuild the earlier attempt's state bit for bit, so the continuation is the one an uninterrupted
+   * run would give, at one step per token (`ActiveSequence.replayFrom`). More are prefilled, which is
+   * faster but agrees only up to float rounding. @defaultValue 1024
+   */
+  maxReplayTokens?: number;
 }
 
 /** What the scheduler holds now (`Scheduler.stats`). */
@@ -57,6 +64,7 @@ export interface SchedulerStats {
 }
 
 const DEFAULT_PREFILL_CHUNK_TOKENS = 256;
+const DEFAULT_MAX_REPLAY_TOKENS = 1024;
 
 interface Waiting {
   request: GenerationRequest;
@@ -238,6 +246,7 @@ export class Scheduler {
       used += bytes;
       this.reserved.set(active.id, bytes);
       const restore = head.request.resumeState;
+      if (!restore) this.planReplay(active, 0); // with a checkpoint, once it is tried (`restore`)
       this.prefilling.push({ active, fed: 0, ...(restore ? { restore } : {}) });
     }
   }
@@ -249,14 +258,14 @@ export class Scheduler {
   private async prefillWork(): Promise<void> {
     const head = this.prefilling[0];
     if (!head) return;
-    if (head.restore || head.active.contextIds.length > this.chunkTokens) {
+    if (head.restore || head.active.prefillIds.length > this.chunkTokens) {
       await this.prefillChunk(head);
       return;
     }
     const group: ActiveSequence[] = [];
     let tokens = 0;
     for (const item of this.prefilling) {
-      const n = item.active.contextIds.length;
+      const n = item.active.prefillIds.length;
       if (n > this.chunkTokens || item.restore || (group.length > 0 && tokens + n > this.chunkTokens)) break;
       group.push(item.active);
       tokens += n;
@@ -269,7 +278,7 @@ export class Scheduler {
   private async prefill(admitted: ActiveSequence[]): Promise<void> {
     let prefilled: { id: number; logits: Float32Array }[];
     try {
-      prefilled = await this.timer.time('prefill', () => this.batch.prefill(admitted.map((s) => s.contextIds)));
+      prefilled = await this.timer.time('prefill', () => this.batch.prefill(admitted.map((s) => s.prefillIds)));
     } catch (error) {
       for (const s of admitted) this.fail(s, error as Error);
       return;
@@ -282,42 +291,48 @@ export class Scheduler {
   /**
    * The next chunk of a long context, in a batch of its own (so the graph runs over that one
    * sequence, from its cached state); after the last chunk the sequence moves into the decode batch
-   * (one copy of its state). A resumed context with a checkpoint starts from the imported state.
+   * (one copy of its state). A resumed context with a checkpoint starts from the imported state,
+   * which may already cover all that prefill must see.
    */
   private async prefillChunk(item: Prefilling): Promise<void> {
     if (item.restore) this.restore(item, item.restore);
-    const ids = item.active.contextIds;
+    const ids = item.active.prefillIds;
     const chunk = ids.slice(item.fed, item.fed + this.chunkTokens);
     try {
-      let logits: Float32Array;
-      if (item.own) {
-        const own = item.own;
-        logits = (await this.timer.time('prefill', () => own.batch.extend(new Map([[own.seq, chunk]])))).get(own.seq)!;
-      } else {
-        const batch = this.model.newBatch({ capacity: 1 });
-        const [first] = await this.timer.time('prefill', () => batch.prefill([chunk]));
-        item.own = { batch, seq: first!.id };
-        logits = first!.logits;
-      }
+      // No chunk: an imported checkpoint covers all that prefill must see, and there are no logits.
+      const logits = chunk.length > 0 ? await this.extendOwn(item, chunk) : null;
       item.fed += chunk.length;
       if (item.fed < ids.length) return;
       this.prefilling.shift();
-      this.start(this.batch.adopt(item.own.batch, item.own.seq), item.active, logits, item.resume);
+      const own = item.own!;
+      this.start(this.batch.adopt(own.batch, own.seq), item.active, logits, item.resume);
     } catch (error) {
       this.prefilling.splice(this.prefilling.indexOf(item), 1);
       this.fail(item.active, error as Error);
     }
   }
 
+  /** Prefills a chunk into the item's own batch (made by its first chunk); returns the logits after it. */
+  private async extendOwn(item: Prefilling, chunk: number[]): Promise<Float32Array> {
+    if (item.own) {
+      const { batch, seq } = item.own;
+      return (await this.timer.time('prefill', () => batch.extend(new Map([[seq, chunk]])))).get(seq)!;
+    }
+    const batch = this.model.newBatch({ capacity: 1 });
+    const [first] = await this.timer.time('prefill', () => batch.prefill([chunk]));
+    item.own = { batch, seq: first!.id };
+    return first!.logits;
+  }
+
   /**
    * Imports a resumed sequence's checkpoint into a batch of its own, so only the tokens after it are
-   * fed; a checkpoint that does not fit this model or this request is dropped and the whole context
-   * is prefilled instead (same output, more work).
+   * fed; a checkpoint that does not fit this model or this request is dropped and the context is
+   * rebuilt from the prompt instead (same output, more work).
    */
   private restore(item: Prefilling, { state, tokens }: ResumeState): void {
     delete item.restore;
     const { active } = item;
-    const resumed = active.contextIds.length - active.promptTokens;
+    const resumed = active.resumedTokens;
     try {
       if (!Number.isInteger(tokens) || tokens < 0 || tokens >= resumed)
         throw new StateFormatError(
@@ -331,23 +346,39 @@ export class Scheduler {
       item.own = { batch, seq };
       item.fed = expected;
       item.resume = { from: 'checkpoint' };
+      this.planReplay(active, tokens);
     } catch (error) {
       item.resume = { from: 'prefill', checkpointError: (error as Error).message };
+      this.planReplay(active, 0);
     }
   }
 
-  /** A prefilled sequence joins the running ones and takes its first sampled token. */
-  private start(seq: number, active: ActiveSequence, logits: Float32Array, resume?: ResumeOutcome): void {
+  /**
+   * A resumed sequence's tokens after the first `covered` (by its checkpoint) are replayed by decode
+   * steps when there are at most `maxReplayTokens` of them; otherwise prefill takes them all.
+   */
+  private planReplay(active: ActiveSequence, covered: number): void {
+    const after = active.resumedTokens - covered;
+    const limit = this.options.maxReplayTokens ?? DEFAULT_MAX_REPLAY_TOKENS;
+    if (after > 0 && after <= limit) active.replayFrom(active.promptTokens + covered);
+  }
+
+  /**
+   * A prefilled sequence joins the running ones and takes its first sampled token, unless it replays
+   * resumed tokens first (`logits` is null only then: a checkpoint covered all prefill had to see).
+   */
+  private start(seq: number, active: ActiveSequence, logits: Float32Array | null, resume?: ResumeOutcome): void {
     this.running.set(seq, active);
-    const resumed = active.contextIds.length > active.promptTokens;
+    const resumed = active.resumedTokens > 0;
     this.emit({
       type: 'started',
       id: active.id,
       promptTokens: active.promptTokens,
       ...(resumed ? { resumedFrom: resume?.from ?? 'prefill' } : {}),
       ...(resume?.checkpointError === undefined ? {} : { checkpointError: resume.checkpointError }),
+      ...(active.replaying ? { replayTokens: active.replayTokens } : {}),
     });
-    this.advance(seq, active, logits);
+    if (!active.replaying) this.advance(seq, active, logits!);
   }
 
   /**
@@ -372,7 +403,10 @@ export class Scheduler {
       this.failAll(error as Error);
       return;
     }
-    for (const [seq, active] of [...this.running]) this.advance(seq, active, logits.get(seq)!);
+    for (const [seq, active] of [...this.running]) {
+      active.stepped();
+      if (!active.replaying) this.advance(seq, active, logits.get(seq)!);
+    }
   }
 
   /** Samples the next token of one sequence and emits what it produced. */

@@ -106,7 +106,7 @@ export class SequenceBatch {
   }
 
   /** Adds the prompts as new sequences; returns their ids and last-token logits, in prompt order. */
-  async prefill(prompts: number[][]): Promise<{ id: number; logits: Float32Array }[]> {
+  async prefill(prompts: readonly (readonly number[])[]): Promise<{ id: number; logits: Float32Array }[]> {
     prompts.forEach((p, i) => {
       if (p.length === 0) throw new EmptyPromptError(i);
       this.checkTokens(p, `prompt ${i}`);
