@@ -13,6 +13,7 @@ import { useApi } from './helpers/api-fixture.js';
 import { startApiProcess } from './helpers/api-process.js';
 import type { BatchAccepted, CancelAccepted, ErrorBody, JobAccepted } from './helpers/api-types.js';
 import type { HttpReply } from './helpers/http.js';
+import { waitFor } from './helpers/wait.js';
 
 const KEYS = {
   alice: 'alice-key-0123456789',
@@ -44,6 +45,7 @@ function assertError(reply: HttpReply<unknown>, status: number, code: string): E
 describe('with keys configured', () => {
   const ctx = useApi({
     FILES_DIR: join(keysDir, 'files'),
+    SERVED_MODEL_NAME: 'keys-test',
     API_KEYS_FILE: keysFile,
     API_KEYS: JSON.stringify([
       { key: KEYS.bob, name: 'bob' },
@@ -131,10 +133,11 @@ describe('with keys configured', () => {
     assert.equal((await ctx.get('/v1/jobs/job_none', auth(KEYS.bob))).status, 404);
   });
 
-  test('Batch API files and batches are seen only by their key and by admin keys; lists skip the others', async () => {
+  test('Batch API files, batches and their line jobs are seen only by their key and by admin keys; lists skip the others', async () => {
     const client = (key: string) => new OpenAI({ baseURL: `${ctx.api.url}/v1`, apiKey: key, maxRetries: 0 });
     const [alice, bob, admin] = [client(KEYS.alice), client(KEYS.bob), client(KEYS.admin)];
-    const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/completions', body: { prompt: 'x' } });
+    const body = { model: 'keys-test', prompt: 'x', max_tokens: 1 };
+    const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/completions', body });
     const upload = async (as: OpenAI) =>
       as.files.create({ file: await toFile(Buffer.from(`${line}\n`), 'in.jsonl'), purpose: 'batch' });
     const create = (as: OpenAI, fileId: string) =>
@@ -166,7 +169,7 @@ describe('with keys configured', () => {
       assert.ok(reply instanceof OpenAI.NotFoundError, String(reply));
 
     assert.deepEqual(
-      (await bob.files.list({ purpose: 'batch' })).data.map((f) => f.id), // his batch may have an error file by now
+      (await bob.files.list({ purpose: 'batch' })).data.map((f) => f.id),
       [bobsFile.id],
     );
     assert.deepEqual(await batchIds(bob), [bobsBatch.id]);
@@ -176,6 +179,19 @@ describe('with keys configured', () => {
     const all = await batchIds(admin);
     assert.ok([bobsBatch.id, ...alices].every((id) => all.includes(id)));
     assert.ok((await admin.files.list()).data.some((f) => f.id === file.id));
+
+    // Its line's job (enqueued by the batch's driver; no worker runs it) is alice's too.
+    const [head, tail] = ctx.keys.jobState('*').split('*') as [string, string];
+    const lineJob = await waitFor(`the line job of ${batch.id}`, async () => {
+      for await (const keys of ctx.redis.scanStream({ match: ctx.keys.jobState('*'), count: 1000 }))
+        for (const key of keys as string[])
+          if ((await ctx.redis.hget(key, JobStateField.batchId)) === batch.id)
+            return key.slice(head.length, key.length - tail.length);
+      return null;
+    });
+    assert.equal(await ctx.redis.hget(ctx.keys.jobState(lineJob), JobStateField.owner), 'alice');
+    assert.equal((await ctx.get(`/v1/jobs/${lineJob}`, auth(KEYS.alice))).status, 200);
+    assertError(await ctx.get(`/v1/jobs/${lineJob}`, auth(KEYS.bob)), 404, 'job_not_found');
   });
 });
 

@@ -113,7 +113,7 @@ export class BatchCollector {
     if ((await this.deps.store.queueDepth()) + jobs.length > this.deps.maxQueueDepth) return;
     this.progress.submitted_line = fresh.at(-1)!.lineNo;
     await this.deps.batches.saveSubmittedLine(this.batch.info.id, this.progress.submitted_line);
-    await this.deps.store.enqueueWithIds(jobs, this.batch.info.id);
+    await this.deps.store.enqueueWithIds(jobs, this.batch.info.id, this.batch.owner);
     for (const line of fresh) line.submitted = line.mayHaveRun = true;
   }
 

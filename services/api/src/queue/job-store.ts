@@ -92,12 +92,17 @@ export class JobStore {
    * Enqueues jobs under ids the caller derived (an OpenAI batch line's jobs), skipping those that
    * exist already: BullMQ still holds them, or they ended and BullMQ dropped them. So a caller that
    * crashed part-way can submit the same ids again and no job runs twice. `label` goes where a
-   * native batch id would (the jobs' `batch_id`); no native batch record is written.
+   * native batch id would (the jobs' `batch_id`); no native batch record is written. The jobs belong
+   * to `owner` (the key that created the batch) as a submission's jobs belong to its key.
    */
-  async enqueueWithIds(jobs: { id: string; request: JobRequest }[], label: string | null): Promise<void> {
+  async enqueueWithIds(
+    jobs: { id: string; request: JobRequest }[],
+    label: string | null,
+    owner: string | null,
+  ): Promise<void> {
     const fresh = await this.missingJobs(jobs);
     if (fresh.length === 0) return;
-    await this.submit(fresh, { label, submittedAt: Date.now(), owner: null }, null);
+    await this.submit(fresh, { label, submittedAt: Date.now(), owner }, null);
   }
 
   /**
