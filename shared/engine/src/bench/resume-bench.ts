@@ -17,8 +17,9 @@ import { formatBytes, markdownTable, median } from './report.js';
  * What a state checkpoint saves when a job resumes after its worker died: the time from submitting
  * the resumed request (prompt + N tokens the earlier attempt streamed) to its first new token, on
  * the scheduler in this process, (a) by re-prefilling the whole context (chunked, as the worker
- * does) and (b) from a checkpoint `behind` tokens before the end (import + feed the rest). Every
- * resumed token is replayed through the detokenizer and stop check in both. The time to notice the
+ * does) and (b) from a checkpoint `behind` tokens before the end (import + feed the rest: by decode
+ * steps up to `--max-replay` tokens, the scheduler's `maxReplayTokens`, else by chunked prefill).
+ * Every resumed token is replayed through the detokenizer and stop check in both. The time to notice the
  * death and re-queue the job (JOB_LOCK_MS + STALLED_CHECK_MS) and to read the stream and checkpoint
  * from Redis come on top, the same for both. The checkpoint is a synthetic state of the right length
  * (decode cost does not depend on its values), so no 32K-token generation is needed to get one.
@@ -34,8 +35,9 @@ interface ResumeResult {
 }
 
 const USAGE = `node shared/engine/dist/bench/resume-bench.js [--preset tiny] [--generated 2048,16384,32768]
-  [--behind 1,1024] [--repeats 3] [--recompute-repeats 1] [--threads 0] [--json FILE]
+  [--behind 1,1024] [--max-replay 1024] [--repeats 3] [--recompute-repeats 1] [--threads 0] [--json FILE]
 --behind: how many tokens before the end the checkpoint is (the worker's worst case is CHECKPOINT_EVERY_TOKENS).
+--max-replay: tokens after a checkpoint fed by decode steps (exact) rather than prefill (RESUME_REPLAY_MAX_TOKENS).
 --threads 0: onnxruntime's default (every core), as the worker runs.`;
 
 function buildSpec(preset: string): ModelSpec {
@@ -48,10 +50,15 @@ function buildSpec(preset: string): ModelSpec {
 const streamed = (n: number) => Array.from({ length: n }, (_, i) => 32 + ((i * 7919 + 13) % 95));
 
 /** Milliseconds from submit to the resumed request's first new token. */
-async function timeToNextToken(model: CompiledModel, request: GenerationRequest): Promise<number> {
+async function timeToNextToken(
+  model: CompiledModel,
+  request: GenerationRequest,
+  maxReplayTokens: number,
+): Promise<number> {
   // Set by the event handler (an object, so the checks below are not narrowed to the initial values).
   const seen: { firstAt?: bigint; failure?: string; checkpointError?: string } = {};
   const scheduler: Scheduler = new Scheduler(model, new ByteTokenizer(), {
+    maxReplayTokens,
     onEvent: (event) => {
       if (event.type === 'started' && event.checkpointError !== undefined) seen.checkpointError = event.checkpointError;
       if (event.type === 'failed') seen.failure = event.message;
@@ -73,6 +80,7 @@ async function timeToNextToken(model: CompiledModel, request: GenerationRequest)
 async function measure(values: Record<string, string>): Promise<{ results: ResumeResult[]; prompt: number }> {
   const spec = buildSpec(values.preset!);
   const threads = Number(values.threads);
+  const maxReplay = Number(values['max-replay']);
   const model = await CompiledModel.create(spec, threads > 0 ? { intraOpThreads: threads } : {});
   const prompt = 'Resume benchmark: the tokens below were streamed by an attempt whose worker died.\n';
   const promptTokens = new ByteTokenizer().encode(prompt).length;
@@ -80,18 +88,18 @@ async function measure(values: Record<string, string>): Promise<{ results: Resum
   const results: ResumeResult[] = [];
   try {
     // Warm the sessions up (first runs allocate).
-    await timeToNextToken(model, request(prompt, streamed(300)));
+    await timeToNextToken(model, request(prompt, streamed(300)), maxReplay);
     for (const generated of values.generated!.split(',').map(Number)) {
       const resumeTokens = streamed(generated);
       const recompute: number[] = [];
       for (let r = 0; r < Number(values['recompute-repeats']); r++)
-        recompute.push(await timeToNextToken(model, request(prompt, resumeTokens)));
+        recompute.push(await timeToNextToken(model, request(prompt, resumeTokens), maxReplay));
       for (const behind of values.behind!.split(',').map(Number)) {
         const tokens = generated - behind;
         const resumeState: ResumeState = { state: syntheticState(spec, promptTokens + tokens, 1), tokens };
         const times: number[] = [];
         for (let r = 0; r < Number(values.repeats); r++)
-          times.push(await timeToNextToken(model, request(prompt, resumeTokens, resumeState)));
+          times.push(await timeToNextToken(model, request(prompt, resumeTokens, resumeState), maxReplay));
         const result: ResumeResult = {
           generated,
           behind,
@@ -131,6 +139,7 @@ async function main(): Promise<void> {
       preset: { type: 'string', default: 'tiny' },
       generated: { type: 'string', default: '2048,16384,32768' },
       behind: { type: 'string', default: '1,1024' },
+      'max-replay': { type: 'string', default: '1024' },
       repeats: { type: 'string', default: '3' },
       'recompute-repeats': { type: 'string', default: '1' },
       threads: { type: 'string', default: '0' },
@@ -152,7 +161,7 @@ async function main(): Promise<void> {
     formatBytes(r.checkpoint_bytes),
   ]);
   process.stdout.write(
-    `# resume benchmark: preset ${values.preset}, ${prompt}-token prompt, time from submitting the resumed request ` +
+    `# resume benchmark: preset ${values.preset}, ${prompt}-token prompt, up to ${values['max-replay']} tokens after a checkpoint replayed by decode steps, time from submitting the resumed request ` +
       `to its first new token (recompute: median of ${values['recompute-repeats']}, checkpoint: median of ${values.repeats})\n\n` +
       markdownTable(
         ['generated tokens', 'checkpoint behind', 'recompute ms', 'checkpoint ms', 'speedup', 'checkpoint size'],
