@@ -48,7 +48,7 @@ interface Outcome {
 async function run(
   requests: GenerationRequest[],
   during?: (s: Scheduler, event: GenerationEvent) => void,
-  options: Pick<SchedulerOptions, 'maxReplayTokens'> = {},
+  options: Pick<SchedulerOptions, 'maxReplayMs'> = {},
 ) {
   const outcomes = new Map<string, Outcome>(
     requests.map((r) => [r.id, { tokenIds: [], text: '', textAt: [], checkpoints: [], events: [] }]),
@@ -219,7 +219,7 @@ test('resumed tokens replayed by decode steps rebuild the uninterrupted state bi
   const k = 30;
   const resumeTokens = full.tokenIds.slice(0, k);
   /** Resumes `a` beside sequences whose lengths make the batch reserve other cache rows than alone. */
-  const resume = async (extra: Partial<GenerationRequest>, options: Pick<SchedulerOptions, 'maxReplayTokens'> = {}) => {
+  const resume = async (extra: Partial<GenerationRequest>, options: Pick<SchedulerOptions, 'maxReplayMs'> = {}) => {
     const others = [request('b', 'y'.repeat(70), 2, { maxTokens: 40 }), request('c', 'Short', 3)];
     const outcomes = await run(
       [...others, { ...r, resumeTokens, ...extra }],
@@ -240,8 +240,17 @@ test('resumed tokens replayed by decode steps rebuild the uninterrupted state bi
   assert.equal(byCheckpoint.started.replayTokens, k - late!.tokens, 'the tokens after the checkpoint replayed');
   assert.deepEqual(byCheckpoint.checkpoints[0]?.state, end!.state, 'replayed from the checkpoint');
 
-  // Over the limit, prefill takes the resumed tokens: the same tokens here, but not the same bits.
-  const prefilled = await resume({}, { maxReplayTokens: k - 1 });
+  // Replays off: prefill takes the resumed tokens: the same tokens here, but not the same bits.
+  const prefilled = await resume({}, { maxReplayMs: 0 });
   assert.equal(prefilled.started?.replayTokens, undefined);
   assert.notDeepEqual(prefilled.checkpoints[0]?.state, end!.state, 'prefill rounds differently from decode');
+  assertContinues(prefilled, full, k, 'prefilled');
+
+  // A replay that would outlast its time budget (any step is longer than this one) leaves the batch
+  // after its first step, prefills the rest and rejoins: one `started`, the stream goes on.
+  const cut = await resume({}, { maxReplayMs: 1e-6 });
+  assert.equal(cut.started?.replayTokens, k);
+  assert.equal(cut.events.filter((e) => e.type === 'started').length, 1);
+  assert.notDeepEqual(cut.checkpoints[0]?.state, end!.state, 'the rest prefilled');
+  assertContinues(cut, full, k, 'replay cut short');
 });

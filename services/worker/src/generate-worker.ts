@@ -60,7 +60,7 @@ export class GenerateWorker {
       weights: config.MODEL_WEIGHTS,
       compileDir: config.MODEL_COMPILE_DIR,
       weightCacheDir: config.MODEL_WEIGHT_CACHE_DIR,
-      maxReplayTokens: config.RESUME_REPLAY_MAX_TOKENS,
+      maxReplayMs: config.RESUME_REPLAY_MAX_MS,
     });
     const connect = () => createRedisConnection(config.REDIS_URL, { waitForever: true });
     const [redis, subscriber, bullConnection] = [connect(), connect(), connect()];

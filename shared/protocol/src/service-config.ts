@@ -109,12 +109,13 @@ const schema = z.object({
   CHECKPOINT_EVERY_TOKENS: int(1024),
   CHECKPOINT_EVERY_MS: int(5000),
   /**
-   * Most tokens after a resumed attempt's checkpoint (or prompt) the worker feeds by decode steps,
+   * How long a resumed attempt may feed the tokens after its checkpoint (or prompt) by decode steps,
    * which rebuild the earlier attempt's state bit for bit, so the job's output is exactly an
-   * uninterrupted run's; more are prefilled: faster, but equal only up to float rounding, which can
-   * flip a later sample (docs/protocol.md#resume). 0: always prefill.
+   * uninterrupted run's. Past it (tokens left times the engine's recent step time), they are
+   * prefilled: faster, but equal only up to float rounding, which can flip a later sample
+   * (docs/protocol.md#resume). 0: always prefill.
    */
-  RESUME_REPLAY_MAX_TOKENS: int(1024),
+  RESUME_REPLAY_MAX_MS: int(10_000),
   /**
    * Largest checkpoint written, in bytes; 0 turns checkpoints off (resumes re-prefill). A SambaY
    * state grows by one full-attention K/V row per token: the tiny model's is 16.1 MiB at 32K tokens.

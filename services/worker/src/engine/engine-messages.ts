@@ -14,8 +14,8 @@ export interface EngineThreadData {
   compileDir: string | undefined;
   /** MODEL_WEIGHT_CACHE_DIR. */
   weightCacheDir: string | undefined;
-  /** RESUME_REPLAY_MAX_TOKENS (SchedulerOptions.maxReplayTokens). */
-  maxReplayTokens: number;
+  /** RESUME_REPLAY_MAX_MS (SchedulerOptions.maxReplayMs). */
+  maxReplayMs: number;
 }
 
 /** Main thread -> engine thread. */

@@ -50,7 +50,7 @@ try {
   const scheduler = await loadScheduler(data.modelDir, {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
-    maxReplayTokens: data.maxReplayTokens,
+    maxReplayMs: data.maxReplayMs,
     executionProvider: data.executionProvider,
     intraOpThreads: data.intraOpThreads,
     weights: data.weights,

@@ -18,7 +18,7 @@ import { formatBytes, markdownTable, median } from './report.js';
  * the resumed request (prompt + N tokens the earlier attempt streamed) to its first new token, on
  * the scheduler in this process, (a) by re-prefilling the whole context (chunked, as the worker
  * does) and (b) from a checkpoint `behind` tokens before the end (import + feed the rest: by decode
- * steps up to `--max-replay` tokens, the scheduler's `maxReplayTokens`, else by chunked prefill).
+ * steps while that takes at most `--max-replay-ms`, the scheduler's `maxReplayMs`, else by chunked prefill).
  * Every resumed token is replayed through the detokenizer and stop check in both. The time to notice the
  * death and re-queue the job (JOB_LOCK_MS + STALLED_CHECK_MS) and to read the stream and checkpoint
  * from Redis come on top, the same for both. The checkpoint is a synthetic state of the right length
@@ -35,9 +35,9 @@ interface ResumeResult {
 }
 
 const USAGE = `node shared/engine/dist/bench/resume-bench.js [--preset tiny] [--generated 2048,16384,32768]
-  [--behind 1,1024] [--max-replay 1024] [--repeats 3] [--recompute-repeats 1] [--threads 0] [--json FILE]
+  [--behind 1,1024] [--max-replay-ms 10000] [--repeats 3] [--recompute-repeats 1] [--threads 0] [--json FILE]
 --behind: how many tokens before the end the checkpoint is (the worker's worst case is CHECKPOINT_EVERY_TOKENS).
---max-replay: tokens after a checkpoint fed by decode steps (exact) rather than prefill (RESUME_REPLAY_MAX_TOKENS).
+--max-replay-ms: how long a resume may replay tokens after its checkpoint by decode steps (exact) before it prefills the rest (RESUME_REPLAY_MAX_MS).
 --threads 0: onnxruntime's default (every core), as the worker runs.`;
 
 function buildSpec(preset: string): ModelSpec {
@@ -50,15 +50,11 @@ function buildSpec(preset: string): ModelSpec {
 const streamed = (n: number) => Array.from({ length: n }, (_, i) => 32 + ((i * 7919 + 13) % 95));
 
 /** Milliseconds from submit to the resumed request's first new token. */
-async function timeToNextToken(
-  model: CompiledModel,
-  request: GenerationRequest,
-  maxReplayTokens: number,
-): Promise<number> {
+async function timeToNextToken(model: CompiledModel, request: GenerationRequest, maxReplayMs: number): Promise<number> {
   // Set by the event handler (an object, so the checks below are not narrowed to the initial values).
   const seen: { firstAt?: bigint; failure?: string; checkpointError?: string } = {};
   const scheduler: Scheduler = new Scheduler(model, new ByteTokenizer(), {
-    maxReplayTokens,
+    maxReplayMs,
     onEvent: (event) => {
       if (event.type === 'started' && event.checkpointError !== undefined) seen.checkpointError = event.checkpointError;
       if (event.type === 'failed') seen.failure = event.message;
@@ -80,7 +76,7 @@ async function timeToNextToken(
 async function measure(values: Record<string, string>): Promise<{ results: ResumeResult[]; prompt: number }> {
   const spec = buildSpec(values.preset!);
   const threads = Number(values.threads);
-  const maxReplay = Number(values['max-replay']);
+  const maxReplay = Number(values['max-replay-ms']);
   const model = await CompiledModel.create(spec, threads > 0 ? { intraOpThreads: threads } : {});
   const prompt = 'Resume benchmark: the tokens below were streamed by an attempt whose worker died.\n';
   const promptTokens = new ByteTokenizer().encode(prompt).length;
@@ -139,7 +135,7 @@ async function main(): Promise<void> {
       preset: { type: 'string', default: 'tiny' },
       generated: { type: 'string', default: '2048,16384,32768' },
       behind: { type: 'string', default: '1,1024' },
-      'max-replay': { type: 'string', default: '1024' },
+      'max-replay-ms': { type: 'string', default: '10000' },
       repeats: { type: 'string', default: '3' },
       'recompute-repeats': { type: 'string', default: '1' },
       threads: { type: 'string', default: '0' },
@@ -161,7 +157,7 @@ async function main(): Promise<void> {
     formatBytes(r.checkpoint_bytes),
   ]);
   process.stdout.write(
-    `# resume benchmark: preset ${values.preset}, ${prompt}-token prompt, up to ${values['max-replay']} tokens after a checkpoint replayed by decode steps, time from submitting the resumed request ` +
+    `# resume benchmark: preset ${values.preset}, ${prompt}-token prompt, tokens after a checkpoint replayed by decode steps for up to ${values['max-replay-ms']} ms, time from submitting the resumed request ` +
       `to its first new token (recompute: median of ${values['recompute-repeats']}, checkpoint: median of ${values.repeats})\n\n` +
       markdownTable(
         ['generated tokens', 'checkpoint behind', 'recompute ms', 'checkpoint ms', 'speedup', 'checkpoint size'],

@@ -80,6 +80,11 @@ export class ActiveSequence {
     return this.replay.length;
   }
 
+  /** Gives the resumed tokens not replayed yet to prefill: all the context is then prefill's to see. */
+  stopReplay(): void {
+    this.replayFrom(this.context.length);
+  }
+
   /** After a decode step: drops the resumed token it fed, if it fed one. */
   stepped(): void {
     this.replay.shift();

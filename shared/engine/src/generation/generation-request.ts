@@ -11,7 +11,7 @@ export interface GenerationRequest {
   ignoreEos?: boolean;
   /**
    * Tokens an earlier attempt already emitted. They are fed back (by decode steps, or by prefill when
-   * there are many: `SchedulerOptions.maxReplayTokens`) and not emitted again; sampling draws are a
+   * that would be slow: `SchedulerOptions.maxReplayMs`) and not emitted again; sampling draws are a
    * pure function of (seed, step), so the continuation is identical.
    */
   resumeTokens?: number[];
@@ -47,8 +47,8 @@ export type GenerationEvent =
       /** Why a given resumeState was not used (it fell back to prefill). */
       checkpointError?: string;
       /**
-       * Resumed tokens fed by decode steps before sampling takes over (`SchedulerOptions.maxReplayTokens`):
-       * absent when prefill or the checkpoint covered them all.
+       * Resumed tokens to be fed by decode steps before sampling takes over (`SchedulerOptions.maxReplayMs`;
+       * prefill takes the rest if that is slow): absent when prefill or the checkpoint covered them all.
        */
       replayTokens?: number;
     }

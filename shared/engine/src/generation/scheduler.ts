@@ -39,12 +39,14 @@ export interface SchedulerOptions {
    */
   prefillBudget?: number;
   /**
-   * Most resumed tokens fed by decode steps after a resume's checkpoint (or prompt): decode steps
-   * rebuild the earlier attempt's state bit for bit, so the continuation is the one an uninterrupted
-   * run would give, at one step per token (`ActiveSequence.replayFrom`). More are prefilled, which is
-   * faster but agrees only up to float rounding. @defaultValue 1024
+   * How long a resumed sequence may spend feeding the tokens after its checkpoint (or prompt) by
+   * decode steps, one a step: they rebuild the earlier attempt's state bit for bit, so the
+   * continuation is the one an uninterrupted run would give (`ActiveSequence.replayFrom`). When the
+   * tokens left times the engine's recent step time exceed it, the sequence leaves the batch and
+   * prefills them instead: faster, but equal only up to float rounding. 0: always prefill.
+   * @defaultValue 10000
    */
-  maxReplayTokens?: number;
+  maxReplayMs?: number;
 }
 
 /** What the scheduler holds now (`Scheduler.stats`). */
@@ -64,7 +66,7 @@ export interface SchedulerStats {
 }
 
 const DEFAULT_PREFILL_CHUNK_TOKENS = 256;
-const DEFAULT_MAX_REPLAY_TOKENS = 1024;
+const DEFAULT_MAX_REPLAY_MS = 10_000;
 
 interface Waiting {
   request: GenerationRequest;
@@ -82,6 +84,8 @@ interface Prefilling {
   /** A checkpoint still to import (cleared once tried). */
   restore?: ResumeState;
   resume?: ResumeOutcome;
+  /** It left the batch part-way through a replay (`stopSlowReplays`): its `started` event is out. */
+  rejoining?: true;
 }
 
 /** How a resumed sequence's state was rebuilt, as its `started` event says. */
@@ -252,13 +256,14 @@ export class Scheduler {
   }
 
   /**
-   * At most one chunk of prefill: one chunk of the first admitted context when it is longer than a
-   * chunk, else the short contexts at the front of the queue, together up to a chunk of tokens.
+   * At most one chunk of prefill: one chunk of the first admitted context when it goes in a batch of
+   * its own (longer than a chunk, or starting from a state), else the short contexts at the front of
+   * the queue, together up to a chunk of tokens.
    */
   private async prefillWork(): Promise<void> {
     const head = this.prefilling[0];
     if (!head) return;
-    if (head.restore || head.active.prefillIds.length > this.chunkTokens) {
+    if (this.alone(head)) {
       await this.prefillChunk(head);
       return;
     }
@@ -266,13 +271,18 @@ export class Scheduler {
     let tokens = 0;
     for (const item of this.prefilling) {
       const n = item.active.prefillIds.length;
-      if (n > this.chunkTokens || item.restore || (group.length > 0 && tokens + n > this.chunkTokens)) break;
+      if (this.alone(item) || (group.length > 0 && tokens + n > this.chunkTokens)) break;
       group.push(item.active);
       tokens += n;
     }
     this.prefilling.splice(0, group.length);
     for (const part of prefillGroups(group, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET))
       await this.prefill(part);
+  }
+
+  /** Prefilled chunk by chunk in a batch of its own: a long context, or one that goes on from a state it has. */
+  private alone(item: Prefilling): boolean {
+    return item.restore !== undefined || item.own !== undefined || item.active.prefillIds.length > this.chunkTokens;
   }
 
   private async prefill(admitted: ActiveSequence[]): Promise<void> {
@@ -305,7 +315,9 @@ export class Scheduler {
       if (item.fed < ids.length) return;
       this.prefilling.shift();
       const own = item.own!;
-      this.start(this.batch.adopt(own.batch, own.seq), item.active, logits, item.resume);
+      const seq = this.batch.adopt(own.batch, own.seq);
+      if (item.rejoining) this.rejoin(seq, item.active, logits!);
+      else this.start(seq, item.active, logits, item.resume);
     } catch (error) {
       this.prefilling.splice(this.prefilling.indexOf(item), 1);
       this.fail(item.active, error as Error);
@@ -353,22 +365,43 @@ export class Scheduler {
     }
   }
 
-  /**
-   * A resumed sequence's tokens after the first `covered` (by its checkpoint) are replayed by decode
-   * steps when there are at most `maxReplayTokens` of them; otherwise prefill takes them all.
-   */
-  private planReplay(active: ActiveSequence, covered: number): void {
-    const after = active.resumedTokens - covered;
-    const limit = this.options.maxReplayTokens ?? DEFAULT_MAX_REPLAY_TOKENS;
-    if (after > 0 && after <= limit) active.replayFrom(active.promptTokens + covered);
+  private get maxReplayMs(): number {
+    return this.options.maxReplayMs ?? DEFAULT_MAX_REPLAY_MS;
   }
 
   /**
-   * A prefilled sequence joins the running ones and takes its first sampled token, unless it replays
-   * resumed tokens first (`logits` is null only then: a checkpoint covered all prefill had to see).
+   * A resumed sequence's tokens after the first `covered` (by its checkpoint) are replayed by decode
+   * steps, unless replays are off; `stopSlowReplays` hands them to prefill if that turns out slow.
+   */
+  private planReplay(active: ActiveSequence, covered: number): void {
+    if (covered < active.resumedTokens && this.maxReplayMs > 0) active.replayFrom(active.promptTokens + covered);
+  }
+
+  /**
+   * A replaying sequence whose tokens left would take longer than `maxReplayMs` at the batch's
+   * recent step time leaves the batch (one copy of its state) and prefills them in a batch of its
+   * own, then rejoins. Measured rather than predicted: a worker that has just started knows its step
+   * time only once it has taken a step.
+   */
+  private stopSlowReplays(): void {
+    const stepMs = this.timer.typicalDecodeMs();
+    for (const [seq, active] of [...this.running]) {
+      if (!active.replaying || active.replayTokens * stepMs <= this.maxReplayMs) continue;
+      this.running.delete(seq);
+      const batch = this.model.newBatch({ capacity: 1 });
+      const own = { batch, seq: batch.adopt(this.batch, seq) };
+      active.stopReplay();
+      this.prefilling.unshift({ active, fed: batch.length(own.seq), own, rejoining: true });
+    }
+  }
+
+  /**
+   * A prefilled sequence says it started, joins the running ones and takes its first sampled token,
+   * unless it replays resumed tokens first (`logits` is null only then: a checkpoint covered all
+   * prefill had to see).
    */
   private start(seq: number, active: ActiveSequence, logits: Float32Array | null, resume?: ResumeOutcome): void {
-    this.running.set(seq, active);
+    this.running.set(seq, active); // first: a checkpoint asked for at `started` is then owed
     const resumed = active.resumedTokens > 0;
     this.emit({
       type: 'started',
@@ -379,6 +412,12 @@ export class Scheduler {
       ...(active.replaying ? { replayTokens: active.replayTokens } : {}),
     });
     if (!active.replaying) this.advance(seq, active, logits!);
+  }
+
+  /** A sequence back from prefilling what it did not replay (`stopSlowReplays`) takes its next token. */
+  private rejoin(seq: number, active: ActiveSequence, logits: Float32Array): void {
+    this.running.set(seq, active);
+    this.advance(seq, active, logits);
   }
 
   /**
@@ -407,6 +446,7 @@ export class Scheduler {
       active.stepped();
       if (!active.replaying) this.advance(seq, active, logits.get(seq)!);
     }
+    this.stopSlowReplays();
   }
 
   /** Samples the next token of one sequence and emits what it produced. */

@@ -7,10 +7,13 @@ export interface StepTimings {
 
 /** Kept per kind until taken; past this many the oldest are dropped (a caller that never takes them). */
 const MAX_KEPT = 4096;
+/** Decode steps `typicalDecodeMs` looks back on: enough that one slow step (a cache growing) is not typical. */
+const RECENT_DECODES = 9;
 
 /** Times the scheduler's model calls; the worker drains them into its metrics. */
 export class StepTimer {
   private timings: StepTimings = { prefill: [], decode: [] };
+  private readonly recentDecodes: number[] = [];
 
   async time<T>(kind: keyof StepTimings, run: () => Promise<T>): Promise<T> {
     const start = process.hrtime.bigint();
@@ -19,8 +22,16 @@ export class StepTimer {
     } finally {
       const kept = this.timings[kind];
       if (kept.length >= MAX_KEPT) kept.shift();
-      kept.push(Number(process.hrtime.bigint() - start) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      kept.push(seconds);
+      if (kind === 'decode' && this.recentDecodes.push(seconds) > RECENT_DECODES) this.recentDecodes.shift();
     }
+  }
+
+  /** The median of the last few decode steps, in ms; 0 before the first. */
+  typicalDecodeMs(): number {
+    const sorted = [...this.recentDecodes].sort((a, b) => a - b);
+    return sorted.length === 0 ? 0 : 1000 * sorted[sorted.length >> 1]!;
   }
 
   take(): StepTimings {
