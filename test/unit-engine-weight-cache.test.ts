@@ -1,6 +1,7 @@
 // The weights cache (MODEL_WEIGHT_CACHE_DIR): a second compile of the same checkpoint in the same
 // weight mode reuses the weights file the first wrote, and computes the same logits; a rewritten
-// checkpoint or another mode gets an entry of its own; what a killed process left is removed.
+// checkpoint or another mode gets an entry of its own; what a killed process left is removed, and so
+// is an entry unused for a week unless a live process has graphs in it.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -71,4 +72,31 @@ test('what a killed process left in the cache is removed by the next one that us
   await compile({ weights: 'int8' });
   assert.ok(!(await entries()).includes('deadbeef.partial-999999999'));
   assert.ok(!existsSync(graph));
+});
+
+test('an entry unused for a week is removed by the next process that uses the cache, unless one in use', async () => {
+  const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+  const real = await entries(); // the f32 entries (the checkpoint before and after its rewrite), int4, int8
+  const written = new Map(
+    await Promise.all(
+      real.map(async (name) => [name, (await stat(join(cacheDir, name, 'weights.bin'))).mtimeMs] as const),
+    ),
+  );
+  const oldEntry = async (name: string) => {
+    await mkdir(join(cacheDir, name), { recursive: true });
+    await writeFile(join(cacheDir, name, 'weights.json'), '{}');
+  };
+  await oldEntry('stale');
+  await oldEntry('in-use');
+  // A live process other than this one (the test runner) compiled a model from it.
+  await writeFile(join(cacheDir, 'in-use', `prefill.${process.ppid}-0.onnx`), 'graph');
+  for (const name of [...real, 'stale', 'in-use']) await utimes(join(cacheDir, name, 'weights.json'), weekAgo, weekAgo);
+  await compile(); // the rewritten checkpoint's f32 entry: touched as it is used, so kept
+  const kept = await entries();
+  assert.ok(kept.includes('in-use') && !kept.includes('stale'), kept.join(', '));
+  assert.equal(kept.length, 2, 'only the entry just used and the one in use are left');
+  const used = kept.find((name) => name !== 'in-use')!;
+  assert.ok(real.includes(used));
+  assert.ok((await stat(join(cacheDir, used, 'weights.json'))).mtimeMs > weekAgo.getTime(), 'touched');
+  assert.equal((await stat(join(cacheDir, used, 'weights.bin'))).mtimeMs, written.get(used), 'not written again');
 });

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { writeWeightFile, type StoredWeight, type WeightFile, type WeightMode } from '../graph/weights/weight-file.js';
 import type { WeightSource } from '../model/tensor.js';
@@ -14,12 +24,16 @@ import { processAlive } from './process-alive.js';
  * of one; two processes that write the same entry at once both succeed and one rename wins. Models
  * compiled from an entry write their graphs into it (ORT reads external data only from the graph's
  * directory) under names tagged with their pid, and remove them on release. What a killed process
- * left (a partial entry, graphs) is removed by the next process that uses the cache.
+ * left (a partial entry, graphs) is removed by the next process that uses the cache, and so is an
+ * entry nobody has used for `UNUSED_ENTRY_MS` (each use touches its index) unless a live process has
+ * graphs in it: an old checkpoint's or weight mode's weights, gigabytes each.
  */
 
 /** Bumped whenever weight-file.ts or quantize.ts change what they write. */
 const FORMAT = 1;
 const INDEX = 'weights.json';
+/** An entry unused this long (and not in use) is removed: a week, past any rollback of a deployment. */
+const UNUSED_ENTRY_MS = 7 * 24 * 3600 * 1000;
 
 export function cachedWeightFile(cacheDir: string, source: WeightSource, mode: WeightMode): WeightFile | null {
   const identity = source.identity?.();
@@ -27,8 +41,11 @@ export function cachedWeightFile(cacheDir: string, source: WeightSource, mode: W
   const key = createHash('sha256').update(JSON.stringify({ FORMAT, mode, identity })).digest('hex').slice(0, 24);
   const entry = join(cacheDir, key);
   mkdirSync(cacheDir, { recursive: true });
+  const index = join(entry, INDEX);
+  // Used now, before the clean-up below judges what is stale.
+  if (existsSync(index)) utimesSync(index, new Date(), new Date());
   removeLeftovers(cacheDir);
-  if (!existsSync(join(entry, INDEX))) {
+  if (!existsSync(index)) {
     const staging = join(cacheDir, `${key}.partial-${process.pid}`);
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging);
@@ -38,14 +55,11 @@ export function cachedWeightFile(cacheDir: string, source: WeightSource, mode: W
       renameSync(staging, entry);
     } catch (error) {
       rmSync(staging, { recursive: true, force: true });
-      if (!existsSync(join(entry, INDEX))) throw error; // another process won the rename: use its entry
+      if (!existsSync(index)) throw error; // another process won the rename: use its entry
     }
   }
-  const index = JSON.parse(readFileSync(join(entry, INDEX), 'utf8')) as {
-    bytes: number;
-    weights: [string, StoredWeight][];
-  };
-  return { path: join(entry, 'weights.bin'), weights: new Map(index.weights), bytes: index.bytes };
+  const stored = JSON.parse(readFileSync(index, 'utf8')) as { bytes: number; weights: [string, StoredWeight][] };
+  return { path: join(entry, 'weights.bin'), weights: new Map(stored.weights), bytes: stored.bytes };
 }
 
 let graphs = 0;
@@ -56,16 +70,30 @@ export const graphFileTag = () => `${process.pid}-${graphs++}`;
 /** The pid in a partial entry's or a graph file's name (`<key>.partial-<pid>`, `<name>.<pid>-<n>.onnx`). */
 const ownerOf = (name: string) => Number(/\.partial-(\d+)$|\.(\d+)-\d+\.onnx$/.exec(name)?.slice(1).find(Boolean));
 
-/** Removes what processes that are gone left in the cache (a killed writer's partial entry is gigabytes). */
+/**
+ * Removes what processes that are gone left in the cache (a killed writer's partial entry is
+ * gigabytes), and entries unused for `UNUSED_ENTRY_MS` that no live process has graphs in.
+ */
 function removeLeftovers(cacheDir: string): void {
-  const dead = (name: string) => {
+  const pidOf = (name: string) => {
     const pid = ownerOf(name);
-    return pid > 0 && pid !== process.pid && !processAlive(pid);
+    return pid > 0 && pid !== process.pid ? pid : null;
   };
+  const dead = (name: string) => {
+    const pid = pidOf(name);
+    return pid !== null && !processAlive(pid);
+  };
+  const stale = Date.now() - UNUSED_ENTRY_MS;
   for (const name of readdirSync(cacheDir)) {
     const path = join(cacheDir, name);
-    if (dead(name)) rmSync(path, { recursive: true, force: true });
-    else if (existsSync(join(path, INDEX)))
-      for (const file of readdirSync(path)) if (dead(file)) rmSync(join(path, file), { force: true });
+    if (dead(name)) {
+      rmSync(path, { recursive: true, force: true });
+      continue;
+    }
+    if (!existsSync(join(path, INDEX))) continue;
+    const files = readdirSync(path);
+    for (const file of files) if (dead(file)) rmSync(join(path, file), { force: true });
+    const inUse = files.some((file) => pidOf(file) !== null && !dead(file));
+    if (!inUse && statSync(join(path, INDEX)).mtimeMs < stale) rmSync(path, { recursive: true, force: true });
   }
 }
