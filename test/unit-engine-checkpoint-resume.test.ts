@@ -1,7 +1,7 @@
 // State checkpoints in the scheduler: `checkpoint(id)` exports a running sequence's state after the
 // tokens event it covers, and a request resumed with that state (`resumeState`) plus the tokens after
-// it continues exactly as the uninterrupted run and as a resume by full re-prefill; a checkpoint that
-// does not fit (another config, bad bytes, wrong token count) falls back to re-prefill. Resumed
+// it continues exactly as the uninterrupted run and as a resume from the prompt; a checkpoint that
+// does not fit (another config, bad bytes, wrong token count) falls back to the prompt. Resumed
 // tokens replayed by decode steps rebuild the uninterrupted run's state bit for bit.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -127,7 +127,7 @@ test('a checkpoint covers all but the last sampled token and follows the tokens 
   }
 });
 
-test('resumed from a checkpoint = uninterrupted = resumed by full re-prefill, alone and in a batch', async () => {
+test('resumed from a checkpoint = uninterrupted = resumed from the prompt, alone and in a batch', async () => {
   const r = request('a', 'A prompt longer than one prefill chunk', 9);
   const full = await uninterrupted(r, [1, 20]);
   const [first, late] = full.checkpoints;
@@ -150,9 +150,9 @@ test('resumed from a checkpoint = uninterrupted = resumed by full re-prefill, al
     assertContinues(fromCheckpoint, full, k, `checkpoint ${checkpoint.tokens}, k=${k}`);
     const fromPrefill = (await run([{ ...r, resumeTokens }])).get('a')!;
     assert.equal(fromPrefill.started?.resumedFrom, 'prefill');
-    assertContinues(fromPrefill, full, k, `re-prefill, k=${k}`);
+    assertContinues(fromPrefill, full, k, `from the prompt, k=${k}`);
   }
-  // Next to other sequences: one decoding, one long prompt being prefilled, one resumed by re-prefill.
+  // Next to other sequences: one decoding, one long prompt being prefilled, one resumed from the prompt.
   const others = [request('b', 'Another sequence', 2), request('c', 'x'.repeat(40), 3)];
   const alone = await run(others);
   const together = await run([
@@ -161,12 +161,12 @@ test('resumed from a checkpoint = uninterrupted = resumed by full re-prefill, al
     { ...r, id: 'd', resumeTokens: full.tokenIds.slice(0, 30) },
   ]);
   assertContinues(together.get('a')!, full, 30, 'in a batch, from the checkpoint');
-  assertContinues(together.get('d')!, full, 30, 'in a batch, by re-prefill');
+  assertContinues(together.get('d')!, full, 30, 'in a batch, from the prompt');
   assert.equal(together.get('a')!.started?.resumedFrom, 'checkpoint');
   for (const o of others) assert.deepEqual(together.get(o.id)!.tokenIds, alone.get(o.id)!.tokenIds, o.id);
 });
 
-test('a checkpoint that does not fit falls back to re-prefill with the same output', async () => {
+test('a checkpoint that does not fit falls back to the prompt with the same output', async () => {
   const r = request('a', 'Fallback', 4);
   const full = await uninterrupted(r, [10]);
   const checkpoint = full.checkpoints[0]!;

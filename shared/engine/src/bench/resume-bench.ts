@@ -16,9 +16,9 @@ import { formatBytes, markdownTable, median } from './report.js';
 /**
  * What a state checkpoint saves when a job resumes after its worker died: the time from submitting
  * the resumed request (prompt + N tokens the earlier attempt streamed) to its first new token, on
- * the scheduler in this process, (a) by re-prefilling the whole context (chunked, as the worker
- * does) and (b) from a checkpoint `behind` tokens before the end (import + feed the rest: by decode
- * steps while that takes at most `--max-replay-ms`, the scheduler's `maxReplayMs`, else by chunked prefill).
+ * the scheduler in this process, (a) from the prompt and (b) from a checkpoint `behind` tokens before
+ * the end (imported); either way the tokens after that point are fed by decode steps while that takes
+ * at most `--max-replay-ms` (the scheduler's `maxReplayMs`), else by chunked prefill, as the worker does.
  * Every resumed token is replayed through the detokenizer and stop check in both. The time to notice the
  * death and re-queue the job (JOB_LOCK_MS + STALLED_CHECK_MS) and to read the stream and checkpoint
  * from Redis come on top, the same for both. The checkpoint is a synthetic state of the right length

@@ -21,7 +21,8 @@ export interface GenerationRequest {
    * next token to feed (0 <= tokens < resumeTokens.length). The scheduler imports it and feeds only
    * `resumeTokens[tokens..]` instead of prefilling the whole context; every resumed token is still
    * replayed through the detokenizer and stop criteria. A state that does not fit (another model
-   * config, bad bytes, wrong length) is ignored: the context is re-prefilled, with the same output.
+   * config, bad bytes, wrong length) is ignored: the state is rebuilt from the prompt, with the same
+   * output.
    */
   resumeState?: ResumeState;
 }
@@ -31,7 +32,7 @@ export interface ResumeState {
   tokens: number;
 }
 
-/** How a resumed sequence's state was rebuilt: imported from a checkpoint, or prefilled from its tokens. */
+/** Where a resumed sequence's state was rebuilt from: an imported checkpoint, or its prompt, prefilled. */
 export type ResumedFrom = 'checkpoint' | 'prefill';
 
 /** Names follow TGI: `length`, `eos_token`, `stop_sequence`; plus `cancelled`. */
