@@ -113,7 +113,8 @@ const schema = z.object({
    * which rebuild the earlier attempt's state bit for bit, so the job's output is exactly an
    * uninterrupted run's. Past it (tokens left times the engine's recent step time), they are
    * prefilled: faster, but equal only up to float rounding, which can flip a later sample
-   * (docs/protocol.md#resume). 0: always prefill.
+   * (docs/protocol.md#resume). 0: always prefill. The default is twice CHECKPOINT_EVERY_MS, so that
+   * a checkpoint interval's tokens replay within it even at half the speed they were generated at.
    */
   RESUME_REPLAY_MAX_MS: int(10_000),
   /**
