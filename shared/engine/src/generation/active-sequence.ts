@@ -26,8 +26,9 @@ export class ActiveSequence {
   private readonly stop: StopCriteria;
   private readonly context: number[]; // prompt + resumed tokens
   private prefill: number[];
-  /** Resumed tokens still to be fed by decode steps, one a step, before sampling takes over. */
+  /** Resumed tokens decode steps feed, one a step, before sampling takes over; `replayed` of them are fed. */
   private replay: number[] = [];
+  private replayed = 0;
   private text = '';
   private last = -1;
 
@@ -68,16 +69,17 @@ export class ActiveSequence {
   replayFrom(covered: number): void {
     this.prefill = this.context.slice(0, covered);
     this.replay = this.context.slice(covered);
+    this.replayed = 0;
   }
 
   /** Whether decode steps still feed resumed tokens: the logits in hand predict a token already known. */
   get replaying(): boolean {
-    return this.replay.length > 0;
+    return this.replayed < this.replay.length;
   }
 
   /** Resumed tokens decode steps still feed. */
   get replayTokens(): number {
-    return this.replay.length;
+    return this.replay.length - this.replayed;
   }
 
   /** Gives the resumed tokens not replayed yet to prefill: all the context is then prefill's to see. */
@@ -85,9 +87,9 @@ export class ActiveSequence {
     this.replayFrom(this.context.length);
   }
 
-  /** After a decode step: drops the resumed token it fed, if it fed one. */
+  /** After a decode step: counts the resumed token it fed, if it fed one. */
   stepped(): void {
-    this.replay.shift();
+    if (this.replaying) this.replayed++;
   }
 
   get generatedTokens(): number {
@@ -96,7 +98,7 @@ export class ActiveSequence {
 
   /** The token the next decode step feeds in. */
   get lastToken(): number {
-    return this.replay[0] ?? this.last;
+    return this.replaying ? this.replay[this.replayed]! : this.last;
   }
 
   /** Samples the next token; the draw for step t depends only on (seed, t), so resumes are exact. */
