@@ -1,17 +1,11 @@
 import type { Tokenizer } from '@sambay/tokenizer';
 import type { CompiledModel } from '../runtime/compiled-model.js';
 import type { SequenceBatch } from '../state/sequence-batch.js';
-import { StateFormatError } from '../state/state-errors.js';
 import { stateByteSize, type LayerState, stateLayout } from '../state/state-layout.js';
 import { ActiveSequence, type StepOutcome } from './active-sequence.js';
-import type {
-  FinishReason,
-  GenerationEvent,
-  GenerationRequest,
-  ResumedFrom,
-  ResumeState,
-} from './generation-request.js';
+import type { FinishReason, GenerationEvent, GenerationRequest } from './generation-request.js';
 import { DEFAULT_PREFILL_BUDGET, prefillGroups } from './prefill-groups.js';
+import { Prefilling, type ResumeOutcome } from './prefilling.js';
 import { StepTimer, type StepTimings } from './step-timings.js';
 
 export interface SchedulerOptions {
@@ -71,27 +65,6 @@ const DEFAULT_MAX_REPLAY_MS = 10_000;
 interface Waiting {
   request: GenerationRequest;
   active?: ActiveSequence; // made when the request reaches the head of the queue
-}
-
-/**
- * An admitted sequence on its way into the decode batch; a long one, or one resumed from a
- * checkpoint, is prefilled in a batch of its own.
- */
-interface Prefilling {
-  active: ActiveSequence;
-  fed: number;
-  own?: { batch: SequenceBatch; seq: number };
-  /** A checkpoint still to import (cleared once tried). */
-  restore?: ResumeState;
-  resume?: ResumeOutcome;
-  /** It left the batch part-way through a replay (`stopSlowReplays`): its `started` event is out. */
-  rejoining?: true;
-}
-
-/** How a resumed sequence's state was rebuilt, as its `started` event says. */
-interface ResumeOutcome {
-  from: ResumedFrom;
-  checkpointError?: string;
 }
 
 /**
@@ -249,9 +222,9 @@ export class Scheduler {
       }
       used += bytes;
       this.reserved.set(active.id, bytes);
-      const restore = head.request.resumeState;
-      if (!restore) this.planReplay(active, 0); // with a checkpoint, once it is tried (`restore`)
-      this.prefilling.push({ active, fed: 0, ...(restore ? { restore } : {}) });
+      const checkpoint = head.request.resumeState;
+      if (!checkpoint) this.planReplay(active, 0); // with a checkpoint, once it is tried (`prefillChunk`)
+      this.prefilling.push(Prefilling.admitted(active, checkpoint));
     }
   }
 
@@ -263,7 +236,7 @@ export class Scheduler {
   private async prefillWork(): Promise<void> {
     const head = this.prefilling[0];
     if (!head) return;
-    if (this.alone(head)) {
+    if (head.alone(this.chunkTokens)) {
       await this.prefillChunk(head);
       return;
     }
@@ -271,18 +244,13 @@ export class Scheduler {
     let tokens = 0;
     for (const item of this.prefilling) {
       const n = item.active.prefillIds.length;
-      if (this.alone(item) || (group.length > 0 && tokens + n > this.chunkTokens)) break;
+      if (item.alone(this.chunkTokens) || (group.length > 0 && tokens + n > this.chunkTokens)) break;
       group.push(item.active);
       tokens += n;
     }
     this.prefilling.splice(0, group.length);
     for (const part of prefillGroups(group, this.options.prefillBudget ?? DEFAULT_PREFILL_BUDGET))
       await this.prefill(part);
-  }
-
-  /** Prefilled chunk by chunk in a batch of its own: a long context, or one that goes on from a state it has. */
-  private alone(item: Prefilling): boolean {
-    return item.restore !== undefined || item.own !== undefined || item.active.prefillIds.length > this.chunkTokens;
   }
 
   private async prefill(admitted: ActiveSequence[]): Promise<void> {
@@ -299,18 +267,19 @@ export class Scheduler {
   }
 
   /**
-   * The next chunk of a long context, in a batch of its own (so the graph runs over that one
+   * The next chunk of a context that goes on in a batch of its own (so the graph runs over that one
    * sequence, from its cached state); after the last chunk the sequence moves into the decode batch
    * (one copy of its state). A resumed context with a checkpoint starts from the imported state,
    * which may already cover all that prefill must see.
    */
   private async prefillChunk(item: Prefilling): Promise<void> {
-    if (item.restore) this.restore(item, item.restore);
+    const covered = item.restore(this.model);
+    if (covered !== null) this.planReplay(item.active, covered);
     const ids = item.active.prefillIds;
     const chunk = ids.slice(item.fed, item.fed + this.chunkTokens);
     try {
       // No chunk: an imported checkpoint covers all that prefill must see, and there are no logits.
-      const logits = chunk.length > 0 ? await this.extendOwn(item, chunk) : null;
+      const logits = chunk.length > 0 ? await item.extend(this.model, this.timer, chunk) : null;
       item.fed += chunk.length;
       if (item.fed < ids.length) return;
       this.prefilling.shift();
@@ -321,47 +290,6 @@ export class Scheduler {
     } catch (error) {
       this.prefilling.splice(this.prefilling.indexOf(item), 1);
       this.fail(item.active, error as Error);
-    }
-  }
-
-  /** Prefills a chunk into the item's own batch (made by its first chunk); returns the logits after it. */
-  private async extendOwn(item: Prefilling, chunk: number[]): Promise<Float32Array> {
-    if (item.own) {
-      const { batch, seq } = item.own;
-      return (await this.timer.time('prefill', () => batch.extend(new Map([[seq, chunk]])))).get(seq)!;
-    }
-    const batch = this.model.newBatch({ capacity: 1 });
-    const [first] = await this.timer.time('prefill', () => batch.prefill([chunk]));
-    item.own = { batch, seq: first!.id };
-    return first!.logits;
-  }
-
-  /**
-   * Imports a resumed sequence's checkpoint into a batch of its own, so only the tokens after it are
-   * fed; a checkpoint that does not fit this model or this request is dropped and the context is
-   * rebuilt from the prompt instead (same output, more work).
-   */
-  private restore(item: Prefilling, { state, tokens }: ResumeState): void {
-    delete item.restore;
-    const { active } = item;
-    const resumed = active.resumedTokens;
-    try {
-      if (!Number.isInteger(tokens) || tokens < 0 || tokens >= resumed)
-        throw new StateFormatError(
-          `the checkpoint covers ${tokens} tokens; it must be fewer than the ${resumed} resumed`,
-        );
-      const batch = this.model.newBatch({ capacity: 1 });
-      const seq = batch.importState(state);
-      const expected = active.promptTokens + tokens;
-      if (batch.length(seq) !== expected)
-        throw new StateFormatError(`the checkpoint holds ${batch.length(seq)} tokens of context, not ${expected}`);
-      item.own = { batch, seq };
-      item.fed = expected;
-      item.resume = { from: 'checkpoint' };
-      this.planReplay(active, tokens);
-    } catch (error) {
-      item.resume = { from: 'prefill', checkpointError: (error as Error).message };
-      this.planReplay(active, 0);
     }
   }
 
@@ -384,14 +312,12 @@ export class Scheduler {
    * time only once it has taken a step.
    */
   private stopSlowReplays(): void {
-    const stepMs = this.timer.typicalDecodeMs();
-    for (const [seq, active] of [...this.running]) {
-      if (!active.replaying || active.replayTokens * stepMs <= this.maxReplayMs) continue;
+    // Every step, so nothing is copied or sorted unless a sequence replays (deleting the entry being
+    // visited is safe in a Map's iteration).
+    for (const [seq, active] of this.running) {
+      if (!active.replaying || active.replayTokens * this.timer.typicalDecodeMs() <= this.maxReplayMs) continue;
       this.running.delete(seq);
-      const batch = this.model.newBatch({ capacity: 1 });
-      const own = { batch, seq: batch.adopt(this.batch, seq) };
-      active.stopReplay();
-      this.prefilling.unshift({ active, fed: batch.length(own.seq), own, rejoining: true });
+      this.prefilling.unshift(Prefilling.leaving(this.model, this.batch, seq, active));
     }
   }
 
