@@ -10,7 +10,7 @@ import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
-import { measureGemmGflops, rooflineMs, tokenWork, type GemmRate } from './roofline.js';
+import { describeGemm, measureGemmGflops, roofline, tokenWork, type GemmRate } from './roofline.js';
 
 /**
  * SambaY against a Transformer of the same width and depth, built by the same code: decode step
@@ -153,7 +153,7 @@ function decodeResult({ contender: { name, spec }, context, batch, ms }: Point, 
     tokens_per_second: batch / (ms / 1000),
     kv_bytes_read_per_token: work.kvBytes,
     state_bytes_per_sequence: stateByteSize(stateLayout(spec), context),
-    roofline_ms_per_step: rooflineMs(work, batch, machine.bandwidth.gbps, machine.gemm.gflops),
+    roofline_ms_per_step: roofline(work, batch, machine.bandwidth.gbps, machine.gemm.gflops).ms,
   };
 }
 
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     `# decode benchmark: preset ${values.preset} (d=${config.hiddenSize}, L=${config.numLayers}, H=${config.numHeads}, ` +
       `KV=${config.numKvHeads}, W=${config.slidingWindow}), ${o.threads} intra-op thread(s), per point the least of ${o.rounds} rounds' medians of ${o.steps} steps\n\n` +
       `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}; ${readings.join('; ')}); ` +
-      `f32 GEMM ${gemm.gflops.toFixed(0)} GFLOP/s (the best of three shapes: ORT MatMul ${gemm.rows} x ${gemm.width} x ${gemm.width}, ${o.threads} thread(s))\n\n` +
+      `${describeGemm(gemm, o.threads)}\n\n` +
       `${decodeTable(results, bandwidth)}\n\n${comparisonTable(results)}\n\n` +
       `${prompt}-token prefill: SambaY ${prefill.sambay!.toFixed(0)} tokens/s, Transformer ${prefill.transformer!.toFixed(0)} tokens/s\n`,
   );

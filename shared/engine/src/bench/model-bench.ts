@@ -9,12 +9,14 @@ import { CompiledModel } from '../runtime/compiled-model.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
+import { describeGemm, measureGemmGflops, roofline, tokenWork, type Roofline } from './roofline.js';
 
 /**
  * One model directory as a worker would hold it: load time, peak resident memory, and decode step
- * time at a fixed context for a few batch sizes, read against the roofline of small-batch decoding
- * (every step streams all the weights once: weight bytes / step time vs the machine's bandwidth,
- * measured in the same run).
+ * time at a fixed context for a few batch sizes, read against the roofline (roofline.ts) with the
+ * bandwidth and the GEMM rate of the model's own weight mode measured in the same run. At batch 1 a
+ * step streams all the weights once (weight bytes / step time vs the bandwidth); a few rows more and
+ * MatMulNBits' int8 dot products make the step compute-bound, which the bandwidth alone would hide.
  */
 
 interface StepResult {
@@ -23,6 +25,9 @@ interface StepResult {
   tokens_per_second: number;
   weight_gbps: number;
   fraction_of_bandwidth: number;
+  /** The least this step could take: the weights as held and the K/V over the bandwidth, or the FLOPs over the GEMM rate. */
+  roofline_ms_per_step: number;
+  bound: Roofline['bound'];
 }
 
 const USAGE = `npm run bench:model -- --model DIR [--weights f32|int8|int4] [--context 2048] [--batches 1,8]
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
   const context = Number(values.context);
 
   const bandwidth = await measureBandwidth(threads);
+  const gemm = await measureGemmGflops(threads, mode);
   resetPeakRss();
   const loadStart = process.hrtime.bigint();
   const spec = await loadModelDir(values.model);
@@ -87,16 +93,20 @@ async function main(): Promise<void> {
   const f32Bytes = [...checkpointLayout(spec.config, spec.plan).values()].reduce((sum, s) => sum + 4 * numel(s), 0);
 
   const state = syntheticState(spec, context, 1);
+  const work = { ...tokenWork(spec, context), weightBytes: model.weightBytes };
   const results: StepResult[] = [];
   for (const batch of values.batches.split(',').map(Number)) {
     const ms = await stepMs(model, state, batch, Number(values.steps));
     const gbps = model.weightBytes / (ms / 1000) / 1e9;
+    const limit = roofline(work, batch, bandwidth.gbps, gemm.gflops);
     results.push({
       batch,
       ms_per_step: ms,
       tokens_per_second: batch / (ms / 1000),
       weight_gbps: gbps,
       fraction_of_bandwidth: gbps / bandwidth.gbps,
+      roofline_ms_per_step: limit.ms,
+      bound: limit.bound,
     });
     process.stderr.write(`batch ${batch}: ${ms.toFixed(1)} ms/step\n`);
   }
@@ -105,13 +115,15 @@ async function main(): Promise<void> {
 
   const c = spec.config;
   const table = markdownTable(
-    ['batch', 'ms/step', 'tokens/s', 'weights GB/s', '% of bandwidth'],
+    ['batch', 'ms/step', 'tokens/s', 'weights GB/s', '% of bandwidth', 'roofline ms (% reached)', 'bound by'],
     results.map((r) => [
       String(r.batch),
       r.ms_per_step.toFixed(1),
       r.tokens_per_second.toFixed(1),
       r.weight_gbps.toFixed(1),
       `${(100 * r.fraction_of_bandwidth).toFixed(0)}%`,
+      `${r.roofline_ms_per_step.toFixed(1)} (${((100 * r.roofline_ms_per_step) / r.ms_per_step).toFixed(0)}%)`,
+      r.bound,
     ]),
   );
   process.stdout.write(
@@ -120,7 +132,7 @@ async function main(): Promise<void> {
       `load ${loadSeconds.toFixed(1)} s; weights as held ${formatBytes(model.weightBytes)} (f32 ${formatBytes(f32Bytes)}); ` +
       `RSS after load ${formatBytes(rssLoaded)}, peak while loading ${formatBytes(loadPeak)}, ` +
       `peak overall ${formatBytes(servePeak)} (${(servePeak / model.weightBytes).toFixed(2)}x the weights as held)\n` +
-      `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method})\n\n${table}\n`,
+      `memory bandwidth ${bandwidth.gbps.toFixed(1)} GB/s (${bandwidth.method}); ${describeGemm(gemm, threads)}\n\n${table}\n`,
   );
   if (values.json) {
     const report = {
@@ -135,6 +147,7 @@ async function main(): Promise<void> {
       peak_rss_loading_bytes: loadPeak,
       peak_rss_bytes: servePeak,
       memory_bandwidth_gbps: bandwidth.gbps,
+      gemm_gflops: gemm.gflops,
       results,
     };
     await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
