@@ -74,6 +74,7 @@ const logLines = (output: string) =>
 describe('metrics and job log fields of the API and a worker', () => {
   const prefix = testPrefix();
   const common: Record<string, string> = { QUEUE_PREFIX: prefix };
+  const CHUNK = 4;
   let dir = '';
   let redis: Redis;
   let api: ApiProcess;
@@ -130,7 +131,8 @@ describe('metrics and job log fields of the API and a worker', () => {
     assert.equal(queued.value('sambay:jobs_submitted_total'), 2);
     assert.equal(queued.value('sambay:jobs_cancelled_total'), 1);
 
-    worker = await startWorkerProcess({ ...common, METRICS_PORT: '0' });
+    // Prefill chunks of 4 tokens: the prompt's model calls below show the setting reached the engine.
+    worker = await startWorkerProcess({ ...common, METRICS_PORT: '0', WORKER_PREFILL_CHUNK_TOKENS: String(CHUNK) });
     const port = await waitFor('the metrics port in the worker log', () => metricsPort(worker!.output()));
     workerMetrics = `http://127.0.0.1:${port}/metrics`;
     const streamed = await events.readToEnd();
@@ -165,7 +167,8 @@ describe('metrics and job log fields of the API and a worker', () => {
       const decode = s.value('sambay:engine_step_duration_seconds_count', { kind: 'decode' }) ?? 0;
       return decode >= usage.completion_tokens - 1 ? s : null;
     });
-    assert.ok(steps.value('sambay:engine_step_duration_seconds_count', { kind: 'prefill' })! >= 1);
+    const prefills = steps.value('sambay:engine_step_duration_seconds_count', { kind: 'prefill' });
+    assert.equal(prefills, Math.ceil(usage.prompt_tokens / CHUNK), `prefill calls for ${usage.prompt_tokens} tokens`);
     assert.ok(steps.value('sambay:engine_step_duration_seconds_sum', { kind: 'decode' })! > 0);
     // The engine thread's stats reached the main thread: the decode batch has buffers, a budget.
     const stats = await waitFor('engine stats', async () => {

@@ -35,7 +35,7 @@ async function run(
   requests: GenerationRequest[],
   maxSequences = 8,
   during?: (s: Scheduler, events: GenerationEvent[]) => void,
-  limits: Pick<SchedulerOptions, 'prefillBudget' | 'maxPrefillTokens'> = {},
+  limits: Pick<SchedulerOptions, 'prefillBudget' | 'prefillChunkTokens'> = {},
 ) {
   const events: GenerationEvent[] = [];
   const scheduler = new Scheduler(engine, tokenizer, {
@@ -208,7 +208,7 @@ test('a budget that splits the prefill changes no output', async () => {
 
 test('contexts longer than one prefill go through decode steps and produce the same tokens', async () => {
   const requests = [request('long', 'A prompt longer than the prefill head', 4, 16), request('short', 'ab', 5, 16)];
-  const stepped = await run(requests, 8, undefined, { maxPrefillTokens: 5 });
+  const stepped = await run(requests, 8, undefined, { prefillChunkTokens: 5 });
   const plain = await run(requests, 8);
   for (const r of requests) assert.deepEqual(stepped.get(r.id)!.tokenIds, plain.get(r.id)!.tokenIds, r.id);
 });

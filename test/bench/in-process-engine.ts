@@ -19,11 +19,17 @@ export class InProcessEngine {
     private readonly listeners: Set<(event: GenerationEvent, at: number) => void>,
   ) {}
 
-  static async create(modelDir: string, maxSequences: number, intraOpThreads: number): Promise<InProcessEngine> {
+  static async create(
+    modelDir: string,
+    maxSequences: number,
+    intraOpThreads: number,
+    prefillChunkTokens: number,
+  ): Promise<InProcessEngine> {
     const listeners = new Set<(event: GenerationEvent, at: number) => void>();
     const scheduler = await loadScheduler(modelDir, {
       maxSequences,
       intraOpThreads,
+      prefillChunkTokens,
       onEvent: (event) => {
         const at = now();
         for (const listener of listeners) listener(event, at);

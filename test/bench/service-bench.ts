@@ -81,9 +81,12 @@ const table = (head: string[], rows: string[][]) =>
   );
 
 const USAGE = `npm run bench:service -- [--jobs 8] [--tokens 256] [--repeats 3] [--long-prompt 16384]
-  [--decoders 8] [--threads N] [--skip-service] [--json FILE]
+  [--decoders 8] [--threads N] [--prefill-chunk N] [--skip-service] [--json FILE]
 --threads: ORT intra-op threads of the worker and of the in-process engine alike (default: the
   worker's, WORKER_INTRA_OP_THREADS).
+--prefill-chunk: prefill tokens between two decode steps, for both alike (default: the worker's,
+  WORKER_PREFILL_CHUNK_TOKENS): larger admits a burst of jobs in fewer rounds and widens the long
+  prompt's token gap.
 Needs a built tree (npm run build) and Redis at REDIS_URL.`;
 
 /** A metric over the repeats: the best (what the tables compare) and the spread. */
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
       'long-prompt': { type: 'string', default: '16384' },
       decoders: { type: 'string', default: '8' },
       threads: { type: 'string' },
+      'prefill-chunk': { type: 'string' },
       'skip-service': { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -144,8 +148,12 @@ async function main(): Promise<void> {
   const repeats = Number(values.repeats);
   // The engine's own speed is measured with the threads the worker's engine gets, not ORT's default:
   // on a small machine one thread is the faster engine as well as the one that leaves a core free.
-  const workerThreads = readServiceConfig({ WORKER_INTRA_OP_THREADS: process.env.WORKER_INTRA_OP_THREADS });
-  const threads = Number(values.threads ?? workerThreads.WORKER_INTRA_OP_THREADS);
+  const workerConfig = readServiceConfig({
+    WORKER_INTRA_OP_THREADS: process.env.WORKER_INTRA_OP_THREADS,
+    WORKER_PREFILL_CHUNK_TOKENS: process.env.WORKER_PREFILL_CHUNK_TOKENS,
+  });
+  const threads = Number(values.threads ?? workerConfig.WORKER_INTRA_OP_THREADS);
+  const chunk = Number(values['prefill-chunk'] ?? workerConfig.WORKER_PREFILL_CHUNK_TOKENS);
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavg_start: loadavg() };
   const modelDir = await mkdtemp(join(tmpdir(), 'sambay-bench-model-'));
   const prefix = testPrefix();
@@ -155,7 +163,7 @@ async function main(): Promise<void> {
     await writeModelDir(modelDir, { preset: 'tiny', seed: 0 });
     // The engine in-process and the service (API + Redis + one worker, read over SSE), run in turns
     // so that load from other processes hits both alike; the best run of each counts.
-    const engine = await InProcessEngine.create(modelDir, count, threads);
+    const engine = await InProcessEngine.create(modelDir, count, threads, chunk);
     await engine.run(jobs(1, 8, 'warm')); // ORT sessions warm up on their first runs
     let api: ApiProcess | undefined;
     if (!values['skip-service']) {
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
         MODEL_DIR: modelDir,
         WORKER_MAX_SEQUENCES: String(count),
         WORKER_INTRA_OP_THREADS: String(threads),
+        WORKER_PREFILL_CHUNK_TOKENS: String(chunk),
         LOG_LEVEL: 'info',
       };
       processes.push(await startWorkerProcess(env));
@@ -194,7 +203,7 @@ async function main(): Promise<void> {
     );
 
     // --- a long prompt admitted while sequences decode (in-process, 9 slots) ---
-    const longEngine = await InProcessEngine.create(modelDir, Number(values.decoders) + 1, threads);
+    const longEngine = await InProcessEngine.create(modelDir, Number(values.decoders) + 1, threads, chunk);
     await longEngine.run(jobs(1, 8, 'warm'));
     const long = await longPrompt(longEngine, Number(values['long-prompt']), Number(values.decoders));
     await Promise.all([engine.scheduler.close(), longEngine.scheduler.close()]);
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
       max_tokens: maxTokens,
       repeats,
       intra_op_threads: threads,
+      prefill_chunk_tokens: chunk,
     };
     const runs = [
       ['1 job', single],
@@ -253,7 +263,7 @@ async function main(): Promise<void> {
     report.long_prompt = long;
     process.stdout.write(
       `# service benchmark: preset tiny, ${count} jobs x ${maxTokens} tokens (ignore_eos), best of ${repeats}, ` +
-        `${threads} intra-op thread(s)\n` +
+        `${threads} intra-op thread(s), prefill chunks of ${chunk} tokens\n` +
         `machine: ${machine.nproc} x ${machine.cpu}, load ${machine.loadavg_start.map((l) => l.toFixed(2)).join(' ')} ` +
         `-> ${loadavg()
           .map((l) => l.toFixed(2))

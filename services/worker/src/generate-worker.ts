@@ -61,6 +61,7 @@ export class GenerateWorker {
       compileDir: config.MODEL_COMPILE_DIR,
       weightCacheDir: config.MODEL_WEIGHT_CACHE_DIR,
       maxReplayMs: config.RESUME_REPLAY_MAX_MS,
+      prefillChunkTokens: config.WORKER_PREFILL_CHUNK_TOKENS,
     });
     const connect = () => createRedisConnection(config.REDIS_URL, { waitForever: true });
     const [redis, subscriber, bullConnection] = [connect(), connect(), connect()];

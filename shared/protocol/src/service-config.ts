@@ -82,6 +82,13 @@ const schema = z.object({
    * threads spin between ops and would take that core too (docs/benchmarks.md#service-against-the-engine-in-process).
    */
   WORKER_INTRA_OP_THREADS: int(Math.max(1, availableParallelism() - 1)),
+  /**
+   * Worker only: prefill work between two decode steps, in tokens. A prompt (or resumed context)
+   * longer than this is prefilled a chunk per step, and short prompts are grouped up to it, so the
+   * running sequences wait at most one chunk between tokens. Smaller: shorter gaps for them; larger:
+   * new requests reach their first token in fewer rounds (docs/benchmarks.md has both sides measured).
+   */
+  WORKER_PREFILL_CHUNK_TOKENS: int(256),
   /** Tokens are grouped into one Redis write per sequence at most this often. */
   STREAM_FLUSH_MS: int(50),
   SSE_HEARTBEAT_MS: int(15_000),

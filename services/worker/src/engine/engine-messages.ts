@@ -16,6 +16,8 @@ export interface EngineThreadData {
   weightCacheDir: string | undefined;
   /** RESUME_REPLAY_MAX_MS (SchedulerOptions.maxReplayMs). */
   maxReplayMs: number;
+  /** WORKER_PREFILL_CHUNK_TOKENS (SchedulerOptions.prefillChunkTokens). */
+  prefillChunkTokens: number;
 }
 
 /** Main thread -> engine thread. */

@@ -51,6 +51,7 @@ try {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
     maxReplayMs: data.maxReplayMs,
+    prefillChunkTokens: data.prefillChunkTokens,
     executionProvider: data.executionProvider,
     intraOpThreads: data.intraOpThreads,
     weights: data.weights,

@@ -24,8 +24,6 @@ export interface SchedulerOptions {
    * the running sequences wait at most one chunk between tokens. @defaultValue 256
    */
   prefillChunkTokens?: number;
-  /** The former name of `prefillChunkTokens`, honoured when that is not given. */
-  maxPrefillTokens?: number;
   /**
    * Upper bound on batch × longest_prompt² per prefill call of short prompts: prefill attention
    * materialises a [batch, heads, T, T] score tensor, so they are prefilled in smaller groups
@@ -151,7 +149,7 @@ export class Scheduler {
   }
 
   private get chunkTokens(): number {
-    return this.options.prefillChunkTokens ?? this.options.maxPrefillTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS;
+    return this.options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS;
   }
 
   private wake(): void {
