@@ -12,7 +12,7 @@ export type {
   ResumedFrom,
   ResumeState,
 } from './generation/generation-request.js';
-export { loadScheduler } from './generation/load-scheduler.js';
+export { loadScheduler, startScheduler } from './generation/load-scheduler.js';
 export { prefillGroups } from './generation/prefill-groups.js';
 export { Scheduler, type SchedulerOptions, type SchedulerStats } from './generation/scheduler.js';
 export type { StepTimings } from './generation/step-timings.js';

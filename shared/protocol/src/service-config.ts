@@ -1,4 +1,4 @@
-import { availableParallelism, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { z } from 'zod';
 import { parseClusterUrl } from './redis-connection.js';
 import { ServiceError } from './service-error.js';
@@ -77,11 +77,12 @@ const schema = z.object({
    */
   WORKER_STATE_BUDGET_BYTES: int(Math.floor(totalmem() / 2)),
   /**
-   * Worker only: threads onnxruntime runs one op of the model on. Default: every core but one, left to
-   * the worker's main thread (BullMQ, stream writes) and to Redis and the API beside it; ORT's pool
-   * threads spin between ops and would take that core too (docs/benchmarks.md#service-against-the-engine-in-process).
+   * Worker only: threads onnxruntime runs one op of the model on. Unset, the worker chooses by the
+   * model (services/worker/src/engine/intra-op-threads.ts): every core but one for a small model,
+   * whose millisecond steps the main thread's work (BullMQ, stream writes), Redis and the API would
+   * compete with, every core for a model of 256 M parameters or more.
    */
-  WORKER_INTRA_OP_THREADS: int(Math.max(1, availableParallelism() - 1)),
+  WORKER_INTRA_OP_THREADS: z.coerce.number().int().positive().optional(),
   /**
    * Worker only: prefill work between two decode steps, in tokens. A prompt (or resumed context)
    * longer than this is prefilled a chunk per step, and short prompts are grouped up to it, so the

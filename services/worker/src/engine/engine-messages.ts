@@ -7,8 +7,8 @@ export interface EngineThreadData {
   /** Bytes of cached state the engine's sequences may take (scheduler admission). */
   stateBudgetBytes: number;
   executionProvider: 'cpu' | 'cuda' | 'webgpu';
-  /** ORT's intra-op threads (WORKER_INTRA_OP_THREADS). */
-  intraOpThreads: number;
+  /** ORT's intra-op threads (WORKER_INTRA_OP_THREADS); unset, by the model's size (intra-op-threads.ts). */
+  intraOpThreads: number | undefined;
   weights: 'f32' | 'int8' | 'int4';
   /** MODEL_COMPILE_DIR; the thread is always given a directory (compile-dir.ts). */
   compileDir: string | undefined;

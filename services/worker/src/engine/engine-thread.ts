@@ -3,9 +3,11 @@
  * and never hold up the main thread's event loop, from which BullMQ renews job locks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type GenerationEvent, loadScheduler } from '@sambay/engine';
+import { type GenerationEvent, startScheduler } from '@sambay/engine';
+import { loadModelDir } from '@sambay/engine/model';
 import type { EngineCommand, EngineReport, EngineThreadData } from './engine-messages.js';
 import { EventOutbox } from './event-outbox.js';
+import { defaultIntraOpThreads } from './intra-op-threads.js';
 
 const port = parentPort!;
 const data = workerData as EngineThreadData;
@@ -47,13 +49,14 @@ function fatal(error: unknown): void {
 }
 
 try {
-  const scheduler = await loadScheduler(data.modelDir, {
+  const model = await loadModelDir(data.modelDir);
+  const scheduler = await startScheduler(model, {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
     maxReplayMs: data.maxReplayMs,
     prefillChunkTokens: data.prefillChunkTokens,
     executionProvider: data.executionProvider,
-    intraOpThreads: data.intraOpThreads,
+    intraOpThreads: data.intraOpThreads ?? defaultIntraOpThreads(model),
     weights: data.weights,
     ...(data.compileDir ? { compileDir: data.compileDir } : {}),
     ...(data.weightCacheDir ? { weightCacheDir: data.weightCacheDir } : {}),

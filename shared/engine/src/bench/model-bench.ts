@@ -2,9 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { WEIGHT_MODES, type WeightMode } from '../graph/weights/weight-file.js';
-import { checkpointLayout } from '../model/checkpoint-layout.js';
+import { parameterCount } from '../model/checkpoint-layout.js';
 import { loadModelDir } from '../model/model-dir.js';
-import { numel } from '../model/tensor.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
 import { syntheticState } from '../state/synthetic-state.js';
 import { measureBandwidth } from './memory-bandwidth.js';
@@ -90,7 +89,7 @@ async function main(): Promise<void> {
   const loadSeconds = Number(process.hrtime.bigint() - loadStart) / 1e9;
   const loadPeak = peakRss();
   const rssLoaded = process.memoryUsage().rss;
-  const f32Bytes = [...checkpointLayout(spec.config, spec.plan).values()].reduce((sum, s) => sum + 4 * numel(s), 0);
+  const f32Bytes = 4 * parameterCount(spec.config, spec.plan);
 
   const state = syntheticState(spec, context, 1);
   const work = { ...tokenWork(spec, context), weightBytes: model.weightBytes };

@@ -1,5 +1,6 @@
 import type { ModelConfig } from './config.js';
 import type { LayerPlan, LayerSpec } from './layer-plan.js';
+import { numel } from './tensor.js';
 
 /** Tensor name -> shape, exactly as a Hugging Face phi4flash checkpoint names them. */
 export type CheckpointLayout = Map<string, number[]>;
@@ -65,6 +66,13 @@ export function checkpointLayout(config: ModelConfig, plan: LayerPlan): Checkpoi
     for (const [name, shape] of mixerTensors(config, layer)) layout.set(`${p}attn.${name}`, shape);
   }
   return layout;
+}
+
+/** Parameters the plan holds (every tensor of `checkpointLayout`), from the config alone. */
+export function parameterCount(config: ModelConfig, plan: LayerPlan): number {
+  let count = 0;
+  for (const shape of checkpointLayout(config, plan).values()) count += numel(shape);
+  return count;
 }
 
 /** Checkpoint tensors that may be present but are not used for generation. */

@@ -1,5 +1,5 @@
 /** Model directories: config.json, the layer plan, safetensors checkpoints, presets, the seeded writer. */
-export { checkpointLayout } from './checkpoint-layout.js';
+export { checkpointLayout, parameterCount } from './checkpoint-layout.js';
 export { parseConfig, type ModelConfig } from './config.js';
 export { initWeights } from './init-weights.js';
 export { planLayers, type LayerPlan } from './layer-plan.js';
