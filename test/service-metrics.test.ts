@@ -3,7 +3,7 @@
 // about a job carries jobId, batchId and workerId (as the API's request lines carry jobId).
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -134,6 +134,13 @@ describe('metrics and job log fields of the API and a worker', () => {
     // Prefill chunks of 4 tokens: the prompt's model calls below show the setting reached the engine.
     worker = await startWorkerProcess({ ...common, METRICS_PORT: '0', WORKER_PREFILL_CHUNK_TOKENS: String(CHUNK) });
     const port = await waitFor('the metrics port in the worker log', () => metricsPort(worker!.output()));
+    // Its ready line says the ORT threads it chose: for the tiny model, every core but one.
+    const readyLine = worker
+      .output()
+      .split('\n')
+      .find((line) => line.includes('"msg":"worker ready"'))!;
+    const expectedThreads = Number(process.env.WORKER_INTRA_OP_THREADS ?? Math.max(1, availableParallelism() - 1));
+    assert.equal((JSON.parse(readyLine) as { intraOpThreads: number }).intraOpThreads, expectedThreads);
     workerMetrics = `http://127.0.0.1:${port}/metrics`;
     const streamed = await events.readToEnd();
     events.close();

@@ -148,6 +148,7 @@ export class GenerateWorker {
         queue: keys.queueName,
         prefix: keys.prefix,
         concurrency: config.WORKER_MAX_SEQUENCES,
+        intraOpThreads: engine.intraOpThreads,
         modelDir: config.MODEL_DIR,
         weights: config.MODEL_WEIGHTS,
       },

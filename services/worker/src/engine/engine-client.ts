@@ -22,6 +22,7 @@ export class EngineClient implements GenerationEngine {
   private deathReason: string | null = null;
   private latestStats: SchedulerStats | null = null;
   private stepListener: ((steps: StepTimings) => void) | null = null;
+  private threads = 0;
   private announceDeath!: (reason: string) => void;
   /** Settles with the reason when the thread stops, on purpose or not. */
   readonly stopped = new Promise<string>((resolve) => (this.announceDeath = resolve));
@@ -51,7 +52,10 @@ export class EngineClient implements GenerationEngine {
     const [first] = (await Promise.race([once(thread, 'message'), once(thread, 'error'), once(thread, 'exit')])) as [
       EngineReport | Error | number,
     ];
-    if (typeof first === 'object' && !(first instanceof Error) && first.type === 'ready') return client;
+    if (typeof first === 'object' && !(first instanceof Error) && first.type === 'ready') {
+      client.threads = first.intraOpThreads;
+      return client;
+    }
     await thread.terminate();
     await compileDir.remove();
     const reason =
@@ -61,6 +65,11 @@ export class EngineClient implements GenerationEngine {
           ? first.message
           : `unexpected first message \`${first.type}\``;
     throw new EngineStartError(`could not start the engine on ${data.modelDir}: ${reason}`);
+  }
+
+  /** ORT's intra-op threads the engine runs on (WORKER_INTRA_OP_THREADS, or chosen by the model). */
+  get intraOpThreads(): number {
+    return this.threads;
   }
 
   /** Receives the durations of the engine's model calls as the thread reports them (metrics). */

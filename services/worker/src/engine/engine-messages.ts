@@ -33,7 +33,8 @@ export type EngineCommand =
  * submitted resumeState) are transferred, not copied.
  */
 export type EngineReport =
-  | { type: 'ready' }
+  /** The model is loaded; with the threads it runs on (chosen by the model when not configured). */
+  | { type: 'ready'; intraOpThreads: number }
   | { type: 'events'; events: GenerationEvent[] }
   /**
    * What the scheduler holds (batch size, state bytes) and how long its model calls took since the

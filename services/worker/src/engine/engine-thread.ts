@@ -50,13 +50,14 @@ function fatal(error: unknown): void {
 
 try {
   const model = await loadModelDir(data.modelDir);
+  const intraOpThreads = data.intraOpThreads ?? defaultIntraOpThreads(model);
   const scheduler = await startScheduler(model, {
     maxSequences: data.maxSequences,
     stateBudgetBytes: data.stateBudgetBytes,
     maxReplayMs: data.maxReplayMs,
     prefillChunkTokens: data.prefillChunkTokens,
     executionProvider: data.executionProvider,
-    intraOpThreads: data.intraOpThreads ?? defaultIntraOpThreads(model),
+    intraOpThreads,
     weights: data.weights,
     ...(data.compileDir ? { compileDir: data.compileDir } : {}),
     ...(data.weightCacheDir ? { weightCacheDir: data.weightCacheDir } : {}),
@@ -77,7 +78,7 @@ try {
       scheduler.cancel(command.id);
     }
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', intraOpThreads });
 } catch (error) {
   fatal(error);
 }
