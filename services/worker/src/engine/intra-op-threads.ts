@@ -5,7 +5,7 @@ import { parameterCount, type ModelSpec } from '@sambay/engine/model';
  * Parameters from which a model's decode step is long: about 10 ms or more on CPU even in int4, so
  * the main thread's per-token work (events, stream writes, lock renewals) is noise beside it.
  */
-export const LONG_STEP_PARAMETERS = 256e6;
+const LONG_STEP_PARAMETERS = 256e6;
 
 /**
  * ORT's intra-op threads when WORKER_INTRA_OP_THREADS is unset. A small model's steps take a
