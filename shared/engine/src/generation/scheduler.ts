@@ -310,10 +310,13 @@ export class Scheduler {
    * time only once it has taken a step.
    */
   private stopSlowReplays(): void {
-    // Every step, so nothing is copied or sorted unless a sequence replays (deleting the entry being
-    // visited is safe in a Map's iteration).
+    // Every step, so nothing is copied or sorted unless a sequence replays, and then once (deleting
+    // the entry being visited is safe in a Map's iteration).
+    let stepMs: number | undefined;
     for (const [seq, active] of this.running) {
-      if (!active.replaying || active.replayTokens * this.timer.typicalDecodeMs() <= this.maxReplayMs) continue;
+      if (!active.replaying) continue;
+      stepMs ??= this.timer.typicalDecodeMs();
+      if (active.replayTokens * stepMs <= this.maxReplayMs) continue;
       this.running.delete(seq);
       this.prefilling.unshift(Prefilling.leaving(this.model, this.batch, seq, active));
     }

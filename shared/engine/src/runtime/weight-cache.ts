@@ -75,25 +75,25 @@ const ownerOf = (name: string) => Number(/\.partial-(\d+)$|\.(\d+)-\d+\.onnx$/.e
  * gigabytes), and entries unused for `UNUSED_ENTRY_MS` that no live process has graphs in.
  */
 function removeLeftovers(cacheDir: string): void {
-  const pidOf = (name: string) => {
+  /** Another process's, and whether it is alive; null for names no other process owns. */
+  const owner = (name: string) => {
     const pid = ownerOf(name);
-    return pid > 0 && pid !== process.pid ? pid : null;
-  };
-  const dead = (name: string) => {
-    const pid = pidOf(name);
-    return pid !== null && !processAlive(pid);
+    return pid > 0 && pid !== process.pid ? { alive: processAlive(pid) } : null;
   };
   const stale = Date.now() - UNUSED_ENTRY_MS;
   for (const name of readdirSync(cacheDir)) {
     const path = join(cacheDir, name);
-    if (dead(name)) {
+    if (owner(name)?.alive === false) {
       rmSync(path, { recursive: true, force: true });
       continue;
     }
     if (!existsSync(join(path, INDEX))) continue;
-    const files = readdirSync(path);
-    for (const file of files) if (dead(file)) rmSync(join(path, file), { force: true });
-    const inUse = files.some((file) => pidOf(file) !== null && !dead(file));
+    let inUse = false;
+    for (const file of readdirSync(path)) {
+      const alive = owner(file)?.alive;
+      if (alive === false) rmSync(join(path, file), { force: true });
+      inUse ||= alive === true;
+    }
     if (!inUse && statSync(join(path, INDEX)).mtimeMs < stale) rmSync(path, { recursive: true, force: true });
   }
 }
