@@ -53,7 +53,7 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
           g.output(presentName(i, 'key'), squeeze(g, k, [1]), 'float32', rowDims);
           g.output(presentName(i, 'value'), squeeze(g, v, [1]), 'float32', rowDims);
           const cache = cacheInputs(g, c, layer);
-          const written = writtenRows(g, cache.k, cachedCount(g, layer, pastLengths)); // [B, P]
+          const written = writtenRows(g, cache.v, cachedCount(g, layer, pastLengths)); // [B, P]
           const keys = {
             cached: { ...cache, mask: unsqueeze(g, additiveMask(g, written), [1, 2, 3]) }, // [B, 1, 1, 1, P]
             fresh: { k, v, mask: null }, // its own row is always visible

@@ -58,11 +58,11 @@ function chunkMasks(g: GraphBuilder, pos: string, lengths: string, window: numbe
  * age(r) = (past - 1 - r) mod R, which query s (position past + s) sees iff age(r) + s < R:
  * [B, 1, 1, S, R].
  */
-function cachedMask(g: GraphBuilder, layer: LayerSpec, k: string, past: string, pos: string): string {
-  const written = writtenRows(g, k, cachedCount(g, layer, past)); // [B, P]
+function cachedMask(g: GraphBuilder, layer: LayerSpec, v: string, past: string, pos: string): string {
+  const written = writtenRows(g, v, cachedCount(g, layer, past)); // [B, P]
   if (layer.window === null) return unsqueeze(g, additiveMask(g, written), [1, 2, 3]);
   const rows = layer.window - 1;
-  const r = unsqueeze(g, range(g, dimOf(g, k, 2)), [0]); // [1, R]
+  const r = unsqueeze(g, range(g, dimOf(g, v, 2)), [0]); // [1, R]
   const last = unsqueeze(g, g.op1('Sub', [past, g.ints([1], [])]), [1]); // [B, 1]
   const age = g.op1('Mod', [g.op1('Sub', [last, r]), g.ints([rows], [])]); // [B, R]
   const reach = g.op1('Add', [unsqueeze(g, age, [1]), unsqueeze(g, pos, [0, 2])]); // [B, S, R]
@@ -108,7 +108,7 @@ function selfMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string,
   g.output(presentName(i, 'key'), k, 'float32', dims);
   g.output(presentName(i, 'value'), v, 'float32', dims);
   const cache = cacheInputs(g, c, layer);
-  const cached = { ...cache, mask: cachedMask(g, layer, cache.k, io.past, io.pos) };
+  const cached = { ...cache, mask: cachedMask(g, layer, cache.v, io.past, io.pos) };
   const fresh = { k, v, mask: layer.window === null ? io.masks.causal : io.masks.sliding };
   if (layer.sharesKv) out.shared = { cached, fresh: { k, v, mask: io.masks.validKeys } };
   return differentialAttention(g, p, i, c, q, cached, fresh);

@@ -8,8 +8,8 @@ import { dimOf, range, unsqueeze } from './onnx/ops.js';
  * The state inputs shared by the decode and prefill graphs, shaped as the engine's buffers are
  * (state/batch-state.ts), so ORT reads them where they lie:
  *   Mamba `past_key_values.{i}.conv_state` [B, d_conv, Di] (time-major), `.ssm_state` [B, N, Di];
- *   attention `past_key_values.{i}.key` / `.value` HEAD-MAJOR [B, KV, P, hd], P rows: W - 1 for a
- *   sliding ring, the reserved rows of a full cache (at least the longest cached sequence).
+ *   attention `past_key_values.{i}.key` HEAD-MAJOR [B, KV, hd, P] and `.value` [B, KV, P, hd], P rows:
+ *   W - 1 for a sliding ring, the reserved rows of a full cache (at least the longest cached sequence).
  */
 
 export function mambaInputs(g: GraphBuilder, c: ModelConfig, layer: number) {
@@ -21,10 +21,10 @@ export function mambaInputs(g: GraphBuilder, c: ModelConfig, layer: number) {
 }
 
 export function cacheInputs(g: GraphBuilder, c: ModelConfig, layer: LayerSpec) {
-  const dims = ['batch', c.numKvHeads, layer.window === null ? 'past' : layer.window - 1, c.headDim];
+  const rows = layer.window === null ? 'past' : layer.window - 1;
   return {
-    k: g.input(pastName(layer.index, 'key'), 'float32', dims),
-    v: g.input(pastName(layer.index, 'value'), 'float32', dims),
+    k: g.input(pastName(layer.index, 'key'), 'float32', ['batch', c.numKvHeads, c.headDim, rows]),
+    v: g.input(pastName(layer.index, 'value'), 'float32', ['batch', c.numKvHeads, rows, c.headDim]),
   };
 }
 
@@ -33,7 +33,7 @@ export function cachedCount(g: GraphBuilder, layer: LayerSpec, pastLengths: stri
   return layer.window === null ? pastLengths : g.op1('Min', [pastLengths, g.ints([layer.window - 1], [])]);
 }
 
-/** Row t of cache k [B, KV, P, hd] holds a token of slot b: t < count[b]. -> bool [B, P]. */
-export function writtenRows(g: GraphBuilder, k: string, count: string): string {
-  return g.op1('Less', [unsqueeze(g, range(g, dimOf(g, k, 2)), [0]), unsqueeze(g, count, [1])]);
+/** Row t of cached values v [B, KV, P, hd] holds a token of slot b: t < count[b]. -> bool [B, P]. */
+export function writtenRows(g: GraphBuilder, v: string, count: string): string {
+  return g.op1('Less', [unsqueeze(g, range(g, dimOf(g, v, 2)), [0]), unsqueeze(g, count, [1])]);
 }

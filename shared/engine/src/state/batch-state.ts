@@ -27,7 +27,8 @@ export interface ChunkPlacement {
 
 /**
  * Every layer's state for a fixed number of slots: Mamba conv/SSM [slots, ...], sliding rings
- * [slots, KV, W - 1, hd], full K/V [slots, KV, rows, hd] (rows grow when full). The buffers are
+ * of W - 1 rows, full caches of `rows` rows (grown when full); keys [slots, KV, hd, rows], values
+ * [slots, KV, rows, hd] (head-major-cache.ts). The buffers are
  * the graph's state inputs as they are; the graph returns only new rows, written here in place.
  */
 export class BatchState {
@@ -46,8 +47,8 @@ export class BatchState {
       return {
         kind: 'kv',
         s,
-        key: new HeadMajorCache(heads, headDim, rows, slots),
-        value: new HeadMajorCache(heads, headDim, rows, slots),
+        key: new HeadMajorCache('features', heads, headDim, rows, slots),
+        value: new HeadMajorCache('rows', heads, headDim, rows, slots),
       };
     });
   }
@@ -76,7 +77,7 @@ export class BatchState {
         ['key', b.key],
         ['value', b.value],
       ] as const)
-        feeds[pastName(i, tensor)] = f32(cache.data, [this.slots, cache.heads, cache.rows, cache.headDim]);
+        feeds[pastName(i, tensor)] = f32(cache.data, cache.dims);
     }
     return feeds;
   }

@@ -23,7 +23,7 @@ import { rmsNorm } from './layer-norm.js';
  *   out = RMSNorm(attn1 - lambda attn2) (1 - lambda_init), pairs interleaved back to H x hd, out_proj.
  *
  * Keys come in two parts that are never concatenated (that would copy the cache):
- *   cached: the engine's buffer as it is, HEAD-MAJOR [B, KV, P, hd], read once;
+ *   cached: the engine's buffers as they are, HEAD-MAJOR, keys [B, KV, hd, P], values [B, KV, P, hd], read once;
  *   fresh:  this call's own rows, batch-major [B, Sf, KV, hd] (a chunk, or decode's one new row).
  * Each part gets its scores, the softmax is merged by a shared running max:
  *   m = max(max_P Sc, max_Sf Sf),  Ec = exp(Sc - m),  Ef = exp(Sf - m)
@@ -36,7 +36,7 @@ import { rmsNorm } from './layer-norm.js';
 
 /** The engine's cache of one layer, fed as it is; mask additive, broadcastable to [B, KV, G, Sq, P]. */
 export interface CachedKeys {
-  k: string; // [B, KV, P, hd]
+  k: string; // [B, KV, hd, P]
   v: string; // [B, KV, P, hd]
   mask: string;
 }
@@ -95,21 +95,21 @@ function groupQueries(g: GraphBuilder, q: string, x: Heads): string {
 }
 
 /**
- * q k^T with k as stored (rows of hd); q comes pre-scaled by 1 / sqrt(hd), because FusedMatMul with
- * alpha != 1 leaves MLAS's fast path: over an 8 MB cache it measured 2x slower (0.47 against 0.23 ms).
+ * Fresh keys' scores: q k^T with k as computed (rows of hd); q comes pre-scaled by 1 / sqrt(hd),
+ * because FusedMatMul with alpha != 1 leaves MLAS's fast path (measured 2x slower).
  */
 const SCORES = { transB: 1 } as const;
 
 /**
- * Scores of the grouped queries qg [B, KV, G Sq, hd] over the cache k [B, KV, P, hd] -> [B, KV, G Sq, P].
- * Decode makes each of the G query rows a product of its own ([B, KV, G, 1, hd] x [B, KV, 1, P, hd]^T):
- * with one row MLAS streams the cache rows as they lie, where a G-row product first repacks them;
- * measured over a cold 8 MB cache (P = 32K) 0.49 ms against 0.79 ms. The G reads of one head's rows
- * follow each other, so all but the first hit the CPU cache. Prefill (G Sq rows) keeps one product.
+ * Scores of the grouped queries qg [B, KV, G Sq, hd] over the cached keys k [B, KV, hd, P] ->
+ * [B, KV, G Sq, P]. Decode makes each of the G query rows a product of its own ([B, KV, G, 1, hd] x
+ * [B, KV, 1, hd, P]): with one row MLAS streams the cache as it lies, where a G-row product first
+ * repacks it; the G reads of one head's keys follow each other, so all but the first hit the CPU
+ * cache. Prefill (G Sq rows) keeps one product.
  */
 function cachedScores(g: GraphBuilder, qg: string, k: string, x: Heads): string {
-  if (!x.decode) return fusedMatMul(g, qg, k, SCORES);
-  return fusedMatMul(g, unsqueeze(g, qg, [3]), unsqueeze(g, k, [2]), SCORES); // [B, KV, G, 1, P]
+  if (!x.decode) return g.op1('MatMul', [qg, k]);
+  return g.op1('MatMul', [unsqueeze(g, qg, [3]), unsqueeze(g, k, [2])]); // [B, KV, G, 1, P]
 }
 
 /**
@@ -118,7 +118,7 @@ function cachedScores(g: GraphBuilder, qg: string, k: string, x: Heads): string 
  */
 function mergedSoftmax(g: GraphBuilder, qg: string, cached: CachedKeys, fresh: FreshKeys, x: Heads) {
   const scores = (product: string, n: string) => reshapeDyn(g, product, [[0, 0, x.group, -1], n]);
-  const sc = masked(g, scores(cachedScores(g, qg, cached.k, x), dimOf(g, cached.k, 2)), cached.mask);
+  const sc = masked(g, scores(cachedScores(g, qg, cached.k, x), dimOf(g, cached.k, 3)), cached.mask);
   const freshK = transpose(g, fresh.k, [0, 2, 1, 3]); // [B, KV, Sf, hd]: the fresh rows only
   const sf = masked(g, scores(fusedMatMul(g, qg, freshK, SCORES), dimOf(g, fresh.k, 1)), fresh.mask);
   const m = g.op1('Max', [maxLast(g, sc), maxLast(g, sf)]); // [B, KV, G, Sq, 1]
