@@ -1,3 +1,4 @@
+import type { LayerSpec } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import {
   crossProjection,
@@ -33,6 +34,17 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
   let x = embed(g, unsqueeze(g, ids, [1])); // [B, 1, d]
   let memory: string | null = null; // [B, 1, Di]
   let shared: { cached: CachedKeys; fresh: FreshKeys } | undefined;
+  // Every sliding layer's ring has W - 1 rows written alike: one mask serves them all.
+  const masks = new Map<number | null, string>();
+  const cachedMask = (layer: LayerSpec, v: string): string => {
+    let mask = masks.get(layer.window);
+    if (mask === undefined) {
+      const written = writtenRows(g, v, cachedCount(g, layer, pastLengths)); // [B, P]
+      mask = unsqueeze(g, additiveMask(g, written), [1, 2, 3]); // [B, 1, 1, 1, P]
+      masks.set(layer.window, mask);
+    }
+    return mask;
+  };
   for (const layer of plan.layers) {
     const i = layer.index;
     const p = mixerPrefix(i);
@@ -53,9 +65,8 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
           g.output(presentName(i, 'key'), squeeze(g, k, [1]), 'float32', rowDims);
           g.output(presentName(i, 'value'), squeeze(g, v, [1]), 'float32', rowDims);
           const cache = cacheInputs(g, c, layer);
-          const written = writtenRows(g, cache.v, cachedCount(g, layer, pastLengths)); // [B, P]
           const keys = {
-            cached: { ...cache, mask: unsqueeze(g, additiveMask(g, written), [1, 2, 3]) }, // [B, 1, 1, 1, P]
+            cached: { ...cache, mask: cachedMask(layer, cache.v) },
             fresh: { k, v, mask: null }, // its own row is always visible
           };
           if (layer.sharesKv) shared = keys;

@@ -102,30 +102,36 @@ const SCORES = { transB: 1 } as const;
 
 /**
  * Scores of the grouped queries qg [B, KV, G Sq, hd] over the cached keys k [B, KV, hd, P] ->
- * [B, KV, G Sq, P]. Decode makes each of the G query rows a product of its own ([B, KV, G, 1, hd] x
+ * [B, KV, G, Sq, P]. Decode makes each of the G query rows a product of its own ([B, KV, G, 1, hd] x
  * [B, KV, 1, hd, P]): with one row MLAS streams the cache as it lies, where a G-row product first
  * repacks it; the G reads of one head's keys follow each other, so all but the first hit the CPU
  * cache. Prefill (G Sq rows) keeps one product.
  */
 function cachedScores(g: GraphBuilder, qg: string, k: string, x: Heads): string {
-  if (!x.decode) return g.op1('MatMul', [qg, k]);
-  return g.op1('MatMul', [unsqueeze(g, qg, [3]), unsqueeze(g, k, [2])]); // [B, KV, G, 1, P]
+  if (x.decode) return g.op1('MatMul', [unsqueeze(g, qg, [3]), unsqueeze(g, k, [2])]);
+  return reshapeDyn(g, g.op1('MatMul', [qg, k]), [[0, 0, x.group, -1], dimOf(g, k, 3)]);
+}
+
+/** Scores over the fresh rows k [B, Sf, KV, hd] -> [B, KV, G, Sq, Sf]. */
+function freshScores(g: GraphBuilder, qg: string, k: string, x: Heads): string {
+  const product = fusedMatMul(g, qg, transpose(g, k, [0, 2, 1, 3]), SCORES); // [B, KV, G Sq, Sf]
+  if (x.decode) return unsqueeze(g, product, [4]); // Sq = Sf = 1
+  return reshapeDyn(g, product, [[0, 0, x.group, -1], dimOf(g, k, 1)]);
 }
 
 /**
  * Unnormalised probabilities of both key parts under one running max, and their common denominator.
- * -> ec [B, KV, G, Sq, P], ef [B, KV, G, Sq, Sf], den [B, i, 1, s, G, Sq, 1].
+ * -> ec [B, KV, G, Sq, P], ef [B, KV, G, Sq, Sf], den [B, i, 1, s, G, Sq, 1]. In decode the one
+ * fresh row is its own max and sum.
  */
 function mergedSoftmax(g: GraphBuilder, qg: string, cached: CachedKeys, fresh: FreshKeys, x: Heads) {
-  const scores = (product: string, n: string) => reshapeDyn(g, product, [[0, 0, x.group, -1], n]);
-  const sc = masked(g, scores(cachedScores(g, qg, cached.k, x), dimOf(g, cached.k, 3)), cached.mask);
-  const freshK = transpose(g, fresh.k, [0, 2, 1, 3]); // [B, KV, Sf, hd]: the fresh rows only
-  const sf = masked(g, scores(fusedMatMul(g, qg, freshK, SCORES), dimOf(g, fresh.k, 1)), fresh.mask);
-  const m = g.op1('Max', [maxLast(g, sc), maxLast(g, sf)]); // [B, KV, G, Sq, 1]
+  const sc = masked(g, cachedScores(g, qg, cached.k, x), cached.mask);
+  const sf = masked(g, freshScores(g, qg, fresh.k, x), fresh.mask);
+  const m = g.op1('Max', [maxLast(g, sc), x.decode ? sf : maxLast(g, sf)]); // [B, KV, G, Sq, 1]
   const ec = g.op1('Exp', [g.op1('Sub', [sc, m])]);
   const ef = g.op1('Exp', [g.op1('Sub', [sf, m])]);
-  const den = reshape(g, g.op1('Add', [sumLast(g, ec), sumLast(g, ef)]), [0, x.half, 1, 2, x.group, -1, 1]);
-  return { ec, ef, den };
+  const sum = g.op1('Add', [sumLast(g, ec), x.decode ? ef : sumLast(g, ef)]);
+  return { ec, ef, den: reshape(g, sum, [0, x.half, 1, 2, x.group, -1, 1]) };
 }
 
 /**
