@@ -1,17 +1,6 @@
 import type { ModelConfig } from '../../model/config.js';
 import type { GraphBuilder } from '../onnx/onnx-builder.js';
-import {
-  dimOf,
-  fusedMatMul,
-  linear,
-  reshape,
-  reshapeDyn,
-  split,
-  squeeze,
-  sumLast,
-  transpose,
-  unsqueeze,
-} from '../onnx/ops.js';
+import { dimOf, fusedMatMul, linear, reshape, reshapeDyn, split, sumLast, transpose, unsqueeze } from '../onnx/ops.js';
 import { rmsNorm } from './layer-norm.js';
 
 /**
@@ -176,11 +165,14 @@ export function differentialAttention(
   const x: Heads = { kv: c.numKvHeads, half: c.numKvHeads / 2, group, hd: c.headDim, decode };
   const qScaled = g.op1('Mul', [q, g.floats([1 / Math.sqrt(x.hd)], [])]);
   const { ec, ef, den } = mergedSoftmax(g, groupQueries(g, qScaled, x), cached, fresh, x);
-  const attn = g.op1('Div', [pairedValues(g, ec, ef, cached, fresh, x), den]); // [B, i, t, s, G, Sq, hd]
-  // --- attn_s = [attn with v_2i || with v_2i+1]: stripe first, t next to hd ---
-  const striped = reshape(g, transpose(g, attn, [3, 0, 5, 1, 4, 2, 6]), [0, 0, 0, 0, 0, 2 * x.hd]);
-  const [a1, a2] = split(g, striped, [1, 1], 0).map((t) => squeeze(g, t, [0])); // [B, Sq, i, j, 2 hd]
-  const diff = g.op1('Sub', [a1!, g.op1('Mul', [lambda(g, p, layer), a2!])]);
+  // attn1 - lambda attn2 = sum_s w_s num_s / den_s with w = (1, -lambda): the weights ride on the
+  // small denominators, and one pass over the numerators sums the stripes.
+  const w = g.op1('Concat', [g.floats([1]), g.op1('Neg', [unsqueeze(g, lambda(g, p, layer), [0])])], { axis: 0 });
+  const perStripe = g.op1('Div', [reshape(g, w, [1, 1, 1, 2, 1, 1, 1]), den]); // [B, i, 1, s, G, Sq, 1]
+  const num = pairedValues(g, ec, ef, cached, fresh, x); // [B, i, t, s, G, Sq, hd]
+  const summed = g.op1('ReduceSum', [g.op1('Mul', [num, perStripe]), g.ints([3])], { keepdims: 0 });
+  // [B, i, t, G, Sq, hd] -> [B, Sq, i, j, 2 hd]: t next to hd, so the pair's values lie [v_2i || v_2i+1]
+  const diff = reshape(g, transpose(g, summed, [0, 4, 1, 3, 2, 5]), [0, 0, 0, 0, 2 * x.hd]);
   const normed = rmsNorm(g, diff, `${p}inner_cross_attn.subln.weight`, 1e-5);
   const scaled = g.op1('Mul', [normed, g.floats([1 - lambdaInit(layer)], [])]);
   return linear(g, reshape(g, scaled, [0, 0, c.hiddenSize]), `${p}out_proj.weight`, `${p}out_proj.bias`);

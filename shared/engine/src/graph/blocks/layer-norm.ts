@@ -8,9 +8,10 @@ export function layerNorm(g: GraphBuilder, x: string, prefix: string, eps: numbe
   });
 }
 
-/** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
+/**
+ * RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight, as ORT's one-kernel
+ * SimplifiedLayerNormalization (a contrib op in the ONNX domain) rather than seven elementwise ones.
+ */
 export function rmsNorm(g: GraphBuilder, x: string, weight: string, eps: number): string {
-  const meanSquare = g.op1('ReduceMean', [g.op1('Mul', [x, x]), g.ints([-1])], { keepdims: 1 });
-  const inv = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [meanSquare, g.floats([eps], [])])])]);
-  return g.op1('Mul', [g.op1('Mul', [x, inv]), g.param(weight)]);
+  return g.op1('SimplifiedLayerNormalization', [x, g.param(weight)], { axis: -1, epsilon: { f: eps } });
 }
