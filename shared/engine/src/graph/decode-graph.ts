@@ -1,4 +1,3 @@
-import type { LayerSpec } from '../model/layer-plan.js';
 import type { ModelSpec } from '../model/model-spec.js';
 import {
   crossProjection,
@@ -13,7 +12,7 @@ import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { presentName } from './io-names.js';
 import { GraphBuilder, type WeightResolver } from './onnx/onnx-builder.js';
 import { additiveMask, squeeze, unsqueeze } from './onnx/ops.js';
-import { cacheInputs, cachedCount, mambaInputs, writtenRows } from './state-io.js';
+import { cacheInputs, cachedCount, mambaInputs, maskPerWindow, writtenRows } from './state-io.js';
 
 /**
  * Decode: one new token for each of B slots at different positions.
@@ -34,17 +33,10 @@ export function buildDecodeGraph(spec: ModelSpec, weights: WeightResolver): Uint
   let x = embed(g, unsqueeze(g, ids, [1])); // [B, 1, d]
   let memory: string | null = null; // [B, 1, Di]
   let shared: { cached: CachedKeys; fresh: FreshKeys } | undefined;
-  // Every sliding layer's ring has W - 1 rows written alike: one mask serves them all.
-  const masks = new Map<number | null, string>();
-  const cachedMask = (layer: LayerSpec, v: string): string => {
-    let mask = masks.get(layer.window);
-    if (mask === undefined) {
-      const written = writtenRows(g, v, cachedCount(g, layer, pastLengths)); // [B, P]
-      mask = unsqueeze(g, additiveMask(g, written), [1, 2, 3]); // [B, 1, 1, 1, P]
-      masks.set(layer.window, mask);
-    }
-    return mask;
-  };
+  const cachedMask = maskPerWindow((layer, v) => {
+    const written = writtenRows(g, v, cachedCount(g, layer, pastLengths)); // [B, P]
+    return unsqueeze(g, additiveMask(g, written), [1, 2, 3]); // [B, 1, 1, 1, P]
+  });
   for (const layer of plan.layers) {
     const i = layer.index;
     const p = mixerPrefix(i);

@@ -14,7 +14,7 @@ import { embed, lmHead, mixerPrefix, residualLayer } from './decoder-layer.js';
 import { presentName } from './io-names.js';
 import { GraphBuilder, type WeightResolver } from './onnx/onnx-builder.js';
 import { additiveMask, dimOf, range, reshape, unsqueeze } from './onnx/ops.js';
-import { cacheInputs, cachedCount, mambaInputs, writtenRows } from './state-io.js';
+import { cacheInputs, cachedCount, mambaInputs, maskPerWindow, writtenRows } from './state-io.js';
 
 /**
  * Prefill: extends each of B slots from its cached state by a chunk of tokens (a whole prompt for a
@@ -82,6 +82,8 @@ interface ChunkIo {
   lengths: string; // [B]
   pos: string; // [S]
   masks: ChunkMasks;
+  /** The cached rows' mask of a layer (`cachedMask`), built once per window. */
+  cachedMask: (layer: LayerSpec, v: string) => string;
 }
 
 interface SelfDecoderOut {
@@ -108,7 +110,7 @@ function selfMixer(g: GraphBuilder, c: ModelConfig, layer: LayerSpec, h: string,
   g.output(presentName(i, 'key'), k, 'float32', dims);
   g.output(presentName(i, 'value'), v, 'float32', dims);
   const cache = cacheInputs(g, c, layer);
-  const cached = { ...cache, mask: cachedMask(g, layer, cache.v, io.past, io.pos) };
+  const cached = { ...cache, mask: io.cachedMask(layer, cache.v) };
   const fresh = { k, v, mask: layer.window === null ? io.masks.causal : io.masks.sliding };
   if (layer.sharesKv) out.shared = { cached, fresh: { k, v, mask: io.masks.validKeys } };
   return differentialAttention(g, p, i, c, q, cached, fresh);
@@ -121,7 +123,13 @@ export function buildPrefillGraph(spec: ModelSpec, weights: WeightResolver): Uin
   const lengths = g.input('lengths', 'int64', ['batch']);
   const past = g.input('past_lengths', 'int64', ['batch']);
   const pos = range(g, dimOf(g, ids, 1)); // [S]
-  const io: ChunkIo = { past, lengths, pos, masks: chunkMasks(g, pos, lengths, c.slidingWindow) };
+  const io: ChunkIo = {
+    past,
+    lengths,
+    pos,
+    masks: chunkMasks(g, pos, lengths, c.slidingWindow),
+    cachedMask: maskPerWindow((layer, v) => cachedMask(g, layer, v, past, pos)),
+  };
 
   const out: SelfDecoderOut = { x: embed(g, ids), memory: null, shared: null };
   for (const layer of plan.layers.slice(0, plan.crossStart)) {

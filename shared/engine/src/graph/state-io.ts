@@ -33,6 +33,19 @@ export function cachedCount(g: GraphBuilder, layer: LayerSpec, pastLengths: stri
   return layer.window === null ? pastLengths : g.op1('Min', [pastLengths, g.ints([layer.window - 1], [])]);
 }
 
+/**
+ * `mask` memoised per window: every sliding layer's ring has the same rows written, so the first
+ * one's mask serves the rest (and a graph builds it once instead of once a layer).
+ */
+export function maskPerWindow(mask: (layer: LayerSpec, v: string) => string): (layer: LayerSpec, v: string) => string {
+  const built = new Map<number | null, string>();
+  return (layer, v) => {
+    let m = built.get(layer.window);
+    if (m === undefined) built.set(layer.window, (m = mask(layer, v)));
+    return m;
+  };
+}
+
 /** Row t of cached values v [B, KV, P, hd] holds a token of slot b: t < count[b]. -> bool [B, P]. */
 export function writtenRows(g: GraphBuilder, v: string, count: string): string {
   return g.op1('Less', [unsqueeze(g, range(g, dimOf(g, v, 2)), [0]), unsqueeze(g, count, [1])]);
