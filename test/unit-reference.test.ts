@@ -3,16 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  initWeights,
-  loadModelDir,
-  parseConfig,
-  planLayers,
-  presetConfig,
-  tensor,
-  transformerLayerTypes,
-  writeModelDir,
-} from '@sambay/engine/model';
+import { initWeights, loadModelDir, tensor, transformerLayerTypes, writeModelDir } from '@sambay/engine/model';
 import {
   type DiffAttentionParams,
   differentialAttention,
@@ -24,7 +15,7 @@ import {
   mlp,
   referenceLogits,
 } from '@sambay/engine/reference';
-import { tinySpec } from './helpers/models.js';
+import { presetModel, tinySpec } from './helpers/models.js';
 
 /** The oracle itself: properties of the whole forward pass, and blocks against hand-computed values. */
 
@@ -248,8 +239,7 @@ test('the writer round-trips: a written SambaY directory gives the logits of the
   const dir = await mkdtemp(join(tmpdir(), 'sambay-reference-'));
   try {
     await writeModelDir(dir, { seed: 5 });
-    const config = parseConfig(presetConfig('tiny'));
-    const plan = planLayers(config);
+    const { config, plan } = presetModel('tiny');
     const prompt = [256, ...Buffer.from('round trip')];
     const expected = referenceLogits({ config, plan, weights: initWeights(config, plan, 5) }, prompt);
     assert.deepEqual(referenceLogits(await loadModelDir(dir), prompt), expected);

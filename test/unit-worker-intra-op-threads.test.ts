@@ -1,16 +1,11 @@
 // WORKER_INTRA_OP_THREADS unset: the worker sizes ORT's threads by the model it serves.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfig, planLayers, presetConfig } from '@sambay/engine/model';
 import { readServiceConfig } from '@sambay/protocol';
 import { defaultIntraOpThreads } from '@sambay/worker/engine/intra-op-threads';
+import { presetModel } from './helpers/models.js';
 
-const model = (preset: string, layers?: number) => {
-  const raw = presetConfig(preset);
-  if (layers) raw.num_hidden_layers = layers;
-  const config = parseConfig(raw);
-  return { config, plan: planLayers(config) };
-};
+const model = (preset: string, layers?: number) => presetModel(preset, layers ? { num_hidden_layers: layers } : {});
 
 test('unset, the setting leaves the choice to the worker; set, it is taken as it is', () => {
   assert.equal(readServiceConfig({}).WORKER_INTRA_OP_THREADS, undefined);

@@ -6,10 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfig, planLayers, presetConfig, writeModelDir } from '@sambay/engine/model';
+import { writeModelDir } from '@sambay/engine/model';
 import { readServiceConfig } from '@sambay/protocol';
 import { defaultIntraOpThreads } from '@sambay/worker/engine/intra-op-threads';
 import { startApiProcess, type ApiProcess } from '../helpers/api-process.js';
+import { presetModel } from '../helpers/models.js';
 import { connectRedis, deleteKeys, testPrefix } from '../helpers/redis.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 import {
@@ -25,12 +26,6 @@ import {
 } from './bench-jobs.js';
 import { InProcessEngine, longPrompt } from './in-process-engine.js';
 import { postJson, readEvents } from './light-http-client.js';
-
-/** The benchmark's model, as the worker sizes its threads by it. */
-function tinyModel() {
-  const config = parseConfig(presetConfig('tiny'));
-  return { config, plan: planLayers(config) };
-}
 
 const jobBody = (j: JobSpec) => ({
   prompt: j.prompt,
@@ -159,7 +154,9 @@ async function main(): Promise<void> {
     WORKER_INTRA_OP_THREADS: process.env.WORKER_INTRA_OP_THREADS,
     WORKER_PREFILL_CHUNK_TOKENS: process.env.WORKER_PREFILL_CHUNK_TOKENS,
   });
-  const threads = Number(values.threads ?? workerConfig.WORKER_INTRA_OP_THREADS ?? defaultIntraOpThreads(tinyModel()));
+  const threads = Number(
+    values.threads ?? workerConfig.WORKER_INTRA_OP_THREADS ?? defaultIntraOpThreads(presetModel('tiny')),
+  );
   const chunk = Number(values['prefill-chunk'] ?? workerConfig.WORKER_PREFILL_CHUNK_TOKENS);
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavg_start: loadavg() };
   const modelDir = await mkdtemp(join(tmpdir(), 'sambay-bench-model-'));

@@ -1,4 +1,4 @@
-import { initWeights, type ModelSpec, parseConfig, planLayers } from '@sambay/engine/model';
+import { initWeights, type ModelSpec, parseConfig, planLayers, presetConfig } from '@sambay/engine/model';
 
 /**
  * Tiny SambaY models for tests: small enough that the pure-TypeScript reference runs a 100-token
@@ -38,3 +38,9 @@ export function tinySpec(overrides: Record<string, unknown> = {}, seed = 1): Mod
 /** A byte-level model (the byte tokenizer's 258 ids) small enough to decode hundreds of tokens in well under a second. */
 export const byteModelConfig = () =>
   rawConfig({ vocab_size: 258, intermediate_size: 64, sliding_window: 8, bos_token_id: 256, eos_token_id: 257 });
+
+/** A preset's config and layer plan (no weights), `overrides` merged into its config.json. */
+export function presetModel(preset: string, overrides: Record<string, unknown> = {}) {
+  const config = parseConfig({ ...presetConfig(preset), ...overrides });
+  return { config, plan: planLayers(config) };
+}
