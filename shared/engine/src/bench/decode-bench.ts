@@ -8,6 +8,7 @@ import { presetConfig, transformerLayerTypes } from '../model/presets.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
 import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
+import { measureStep } from './decode-step.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
 import { describeGemm, measureGemmGflops, roofline, tokenWork, type GemmRate } from './roofline.js';
@@ -72,27 +73,6 @@ async function measurePrefill(model: CompiledModel, promptTokens: number, repeat
     if (r > 0) times.push(ms); // the first run warms the session up
   }
   return promptTokens / (median(times) / 1000);
-}
-
-/**
- * Unmeasured steps before a point's median: a new batch's first steps grow the full caches' rows,
- * and until the process's first garbage collection after it, every step's outputs (new buffers from
- * ORT's binding; 1 MB of Mamba state at batch 16) land on fresh pages: on the CI VM the first ~30
- * steps of a batch of 16 took twice as long (docs/benchmarks.md). A worker's batch lives for many
- * steps, so the benchmark measures it after them: 40 steps, or 1 s where steps are long.
- */
-const WARM_UP = { steps: 40, ms: 1000 };
-
-/** Median step time of `batch` sequences from `context` tokens on, in a batch of exactly that capacity. */
-async function measureStep(model: CompiledModel, state: Uint8Array, batch: number, steps: number): Promise<number> {
-  const b = model.newBatch({ capacity: batch });
-  const ids = Array.from({ length: batch }, () => b.importState(state));
-  const tokens = new Map(ids.map((id) => [id, 1]));
-  const warmUntil = performance.now() + WARM_UP.ms;
-  for (let s = 0; s < WARM_UP.steps && (s < 2 || performance.now() < warmUntil); s++) await b.step(tokens);
-  const times: number[] = [];
-  for (let s = 0; s < steps; s++) times.push(await timeMs(() => b.step(tokens)));
-  return median(times);
 }
 
 /** One of the two models under test, compiled once for the whole run. */
