@@ -129,13 +129,20 @@ function checkParity({ name, parity }: Contender): void {
     );
 }
 
-async function measure(p: Point, steps: number): Promise<void> {
-  p.engineMs = Math.min(p.engineMs, await measureStep(p.contender.engine, p.state, p.batch, steps));
+async function measure(p: Point, steps: number, round: number): Promise<void> {
+  const engineMs = await measureStep(p.contender.engine, p.state, p.batch, steps);
   const request = { cmd: 'step', context: p.context, batch: p.batch, warmup: WARM_UP.steps, steps };
-  p.torchMs = Math.min(p.torchMs, (await p.contender.torch.request<{ ms: number }>(request)).ms);
+  const { ms: torchMs } = await p.contender.torch.request<{ ms: number }>(request);
+  [p.engineMs, p.torchMs] = [Math.min(p.engineMs, engineMs), Math.min(p.torchMs, torchMs)];
   process.stderr.write(
-    `${p.contender.name}: context ${p.context} batch ${p.batch}: engine ${p.engineMs.toFixed(2)} ms, PyTorch ${p.torchMs.toFixed(2)} ms\n`,
+    `${p.contender.name}: context ${p.context} batch ${p.batch}: engine ${engineMs.toFixed(2)} ms, PyTorch ${torchMs.toFixed(2)} ms (round ${round})\n`,
   );
+}
+
+function modelName(name: string): ModelName {
+  if (name !== 'sambay' && name !== 'transformer')
+    throw new Error(`--models: ${name} is neither sambay nor transformer`);
+  return name;
 }
 
 interface Options {
@@ -174,7 +181,7 @@ async function main(): Promise<void> {
   }
   const o: Options = {
     preset: values.preset,
-    models: values.models.split(',') as ModelName[],
+    models: values.models.split(',').map(modelName),
     contexts: values.contexts.split(',').map(Number),
     batches: values.batches.split(',').map(Number),
     steps: Number(values.steps),
@@ -201,7 +208,7 @@ async function main(): Promise<void> {
         }));
       }),
     );
-    for (let round = 0; round < o.rounds; round++) for (const p of points) await measure(p, o.steps);
+    for (let round = 1; round <= o.rounds; round++) for (const p of points) await measure(p, o.steps, round);
     report(points, o, bandwidth.gbps, contenders);
     if (values.json)
       await writeFile(values.json, `${JSON.stringify(jsonReport(points, o, bandwidth.gbps, contenders), null, 2)}\n`);
