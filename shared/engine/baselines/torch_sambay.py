@@ -182,8 +182,7 @@ class Model:
             gate, up = F.linear(self.norm(x, w, "post_attention_layernorm"), w["mlp.fc1.weight"]).chunk(2, dim=-1)
             x = x + F.linear(up * F.silu(gate), w["mlp.fc2.weight"])
         state["pos"] = pos + 1
-        final = {"weight": self.w["model.final_layernorm.weight"], "bias": self.w["model.final_layernorm.bias"]}
-        return F.linear(F.layer_norm(x, (self.d,), final["weight"], final["bias"], self.eps), self.head_weight)
+        return F.linear(self.norm(x, self.w, "model.final_layernorm"), self.head_weight)
 
 
 def blas_libraries() -> list:

@@ -8,7 +8,7 @@ import { presetConfig, transformerLayerTypes } from '../model/presets.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
 import { stateByteSize, stateLayout } from '../state/state-layout.js';
 import { syntheticState } from '../state/synthetic-state.js';
-import { measureStep } from './decode-step.js';
+import { measureStep, type ModelName } from './decode-step.js';
 import { measureBandwidth, type Bandwidth } from './memory-bandwidth.js';
 import { formatBytes, markdownTable, median, timeMs } from './report.js';
 import { describeGemm, measureGemmGflops, roofline, tokenWork, type GemmRate } from './roofline.js';
@@ -23,8 +23,6 @@ import { describeGemm, measureGemmGflops, roofline, tokenWork, type GemmRate } f
  * full attention would take the benchmark's whole budget on a 2-core machine. The measured steps
  * follow up to 40 warm-up steps (`WARM_UP`), so they run a few percent past n at 512.
  */
-
-type ModelName = 'sambay' | 'transformer';
 
 interface DecodeResult {
   model: ModelName;

@@ -1,6 +1,9 @@
 import type { CompiledModel } from '../runtime/compiled-model.js';
 import { median, timeMs } from './report.js';
 
+/** The two models the benchmarks compare: a preset's SambaY plan, and the same preset all `full_attention`. */
+export type ModelName = 'sambay' | 'transformer';
+
 /**
  * Unmeasured steps before a point's median: a new batch's first steps grow the full caches' rows,
  * and until the process's first garbage collection after it, every step's outputs (new buffers from

@@ -11,7 +11,7 @@ import { writeModelDir } from '../model/write-model-dir.js';
 import { referenceLogits } from '../reference/forward.js';
 import { CompiledModel } from '../runtime/compiled-model.js';
 import { syntheticState } from '../state/synthetic-state.js';
-import { measureStep, WARM_UP } from './decode-step.js';
+import { measureStep, WARM_UP, type ModelName } from './decode-step.js';
 import { measureBandwidth } from './memory-bandwidth.js';
 import { markdownTable } from './report.js';
 import { kvBytesReadPerToken } from './roofline.js';
@@ -24,8 +24,6 @@ import { kvBytesReadPerToken } from './roofline.js';
  * Before any timing the baseline must compute the model: its logits over a prompt longer than the
  * sliding window are checked against the TypeScript reference (`PARITY_TOLERANCE`).
  */
-
-type ModelName = 'sambay' | 'transformer';
 
 const BASELINE = join(dirname(fileURLToPath(import.meta.url)), '../../baselines/torch_sambay.py');
 

@@ -118,11 +118,16 @@ export class HeadMajorCache {
   reserve(needed: number): void {
     const rows = this.rowCapacity;
     if (needed <= rows) return;
-    const old = { values: this.values, runs: this.runs(rows), block: rows * this.headDim };
+    const blocks = Array.from({ length: this.slots * this.heads }, (_, i) => ({
+      slot: Math.floor(i / this.heads),
+      head: i % this.heads,
+    }));
+    const before = blocks.map(({ slot, head }) => this.region(slot, head, rows)); // at the old capacity
     this.rowCapacity = blockRows(Math.max(needed, Math.min(Math.ceil(rows * 1.125), rows + 1024)));
     this.values = new Float32Array(this.slots * this.heads * this.rowCapacity * this.headDim);
-    for (let sh = 0; sh < this.slots * this.heads; sh++)
-      copyRuns({ values: old.values, at: sh * old.block, runs: old.runs }, this.region(0, sh, rows));
+    blocks.forEach(({ slot, head }, i) => {
+      copyRuns(before[i]!, this.region(slot, head, rows));
+    });
   }
 }
 
